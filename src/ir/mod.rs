@@ -1,0 +1,21 @@
+//! The graph pvc reasons about.
+//!
+//! A [`Model`] is a decoded ONNX model whose main graph is held as a [`Graph`]: nodes in a
+//! petgraph DAG keyed by dataflow, with initializers, inputs, outputs and value infos beside it.
+//! Every protobuf field pvc does not touch is carried through unchanged, so an untouched model
+//! converts back to the very same bytes.
+
+mod error;
+mod graph;
+mod infer;
+mod model;
+mod order;
+mod types;
+mod verify;
+
+pub use error::IrError;
+pub use infer::infer_types;
+pub use graph::{Graph, Node, NodeId, Producer};
+pub use model::Model;
+pub use types::{Dim, ElemType, ValueType, dtype_name, is_float};
+pub use verify::verify;

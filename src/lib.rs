@@ -1,0 +1,10 @@
+//! pvc compiles pyvene-style interventions into standard ONNX graphs.
+//!
+//! The data flows one way: `cli → rewrite → {interventions, locate} → {schema, ir} → onnx`;
+//! `runtime` depends only on `onnx` and runs any model, patched or not.
+#![warn(missing_docs)]
+
+pub mod ir;
+pub mod locate;
+pub mod onnx;
+pub mod runtime;

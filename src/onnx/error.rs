@@ -1,0 +1,44 @@
+use std::path::PathBuf;
+
+/// Errors from reading, checking or writing an ONNX model file.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a protobuf `ModelProto` (truncated, garbage, or another message).
+    #[error("{path}: not an ONNX model: {reason}")]
+    NotOnnx {
+        /// The file involved.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An initializer's external-data reference is malformed, unsafe or points past its file.
+    #[error("{path}: initializer `{tensor}`: {reason}")]
+    ExternalData {
+        /// The model file.
+        path: PathBuf,
+        /// The tensor whose reference is bad.
+        tensor: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Writing would overwrite the input model or one of its data files.
+    #[error("refusing to write {path}: it is an input of this run")]
+    OverwritesInput {
+        /// The output path that was refused.
+        path: PathBuf,
+    },
+}
+
+impl OnnxError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        OnnxError::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,31 @@
+//! ONNX protobuf types and model file I/O.
+//!
+//! This layer knows nothing of the IR: it turns files into [`pb::ModelProto`] values and back,
+//! byte for byte, and treats every external-data reference as untrusted input.
+
+mod error;
+mod external_data;
+mod load;
+mod save;
+
+/// Generated prost types for `onnx-ml.proto` from onnx 1.23.2 (IR version 14).
+///
+/// Regenerate with protox + prost-build from `src/onnx/proto/onnx-ml.proto`
+/// (`protox::compile` then `prost_build::Config::compile_fds`); see `src/onnx/proto/README.md`.
+#[allow(clippy::all, missing_docs, rustdoc::all)]
+pub mod pb {
+    include!("pb_onnx.rs");
+}
+
+pub use error::OnnxError;
+pub use external_data::{ExternalRef, external_refs};
+pub use load::{ModelFile, decode_model};
+pub use save::{DataPolicy, SaveOptions, encode_model, write_atomic};
+
+/// The ONNX IR version this build's protobuf schema describes.
+pub const IR_VERSION: i64 = 14;
+
+/// The string of a proto2 optional string field, or `""` when unset.
+pub fn s(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
