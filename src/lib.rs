@@ -8,3 +8,7 @@ pub mod ir;
 pub mod locate;
 pub mod onnx;
 pub mod runtime;
+pub mod report;
+
+/// Model metadata key under which `pvc rewrite` records the schema it applied.
+pub const PVC_SCHEMA_KEY: &str = "pvc.schema";

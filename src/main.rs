@@ -1,1 +1,13 @@
-fn main(){}
+//! The `pvc` binary: a thin layer that parses the command line and calls the library.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(e) = cli::exec(args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}

@@ -1,1 +1,17 @@
-//! Locating components.
+//! Locating components: PyTorch module paths and pyvene component names to tensors.
+//!
+//! Reads the graph, never mutates it. [`ModuleMap`] recovers the module tree from the
+//! exporter's scopes; [`Locator`] resolves pyvene's spellings and abstract components (through
+//! the per-family maps in `rewrites/`) to a [`Site`].
+
+mod error;
+mod family;
+mod modules;
+mod resolve;
+mod scopes;
+
+pub use error::LocateError;
+pub use family::{Family, Hook, Split, builtin as builtin_families, by_model_type};
+pub use modules::{Boundary, Module, ModuleMap};
+pub use resolve::{Locator, Site, canonical, nearest, pyvene_spelling};
+pub use scopes::Exporter;

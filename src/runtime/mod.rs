@@ -1,1 +1,115 @@
-//! Runtimes.
+//! Running models: one [`Backend`] interface over tract (default) and ONNX Runtime.
+//!
+//! This layer depends only on `onnx`: it runs any model file, patched or not.
+
+mod files;
+mod tensor;
+mod tract;
+
+pub use files::{read_safetensors, tensor_from_json, write_safetensors};
+pub use tensor::{DType, NamedTensors, Tensor};
+pub use tract::TractBackend;
+
+use crate::onnx::{ModelFile, s};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Errors from preparing inputs or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine refused the model or failed while running it.
+    #[error("{0}")]
+    Backend(String),
+    /// The model could not be read.
+    #[error(transparent)]
+    Model(#[from] crate::onnx::OnnxError),
+    /// A tensor file could not be read or written.
+    #[error("{0}")]
+    File(String),
+    /// A tensor's bytes do not match its shape.
+    #[error("{0}")]
+    BadTensor(String),
+    /// An input is missing, unknown or malformed.
+    #[error("input `{name}`: {reason}")]
+    BadInput {
+        /// The input.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A graph input: name and element type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoSpec {
+    /// Input name.
+    pub name: String,
+    /// Element type, when the model declares a supported one.
+    pub dtype: Option<DType>,
+}
+
+/// A runnable model.
+pub trait Backend {
+    /// Engine name.
+    fn name(&self) -> &'static str;
+    /// Graph inputs that need feeding, in order.
+    fn inputs(&self) -> &[IoSpec];
+    /// Graph output names, in order.
+    fn outputs(&self) -> &[String];
+    /// Runs once; inputs are matched by name, outputs come back in graph order.
+    fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError>;
+}
+
+/// The inputs to feed (graph inputs that are not initializers) and the output names of the
+/// model at `path`.
+pub fn model_io(path: &Path) -> Result<(Vec<IoSpec>, Vec<String>), RuntimeError> {
+    let file = ModelFile::load(path)?;
+    let g = file.proto.graph.as_ref().expect("decode_model checked the graph");
+    let inits: HashSet<&str> = g.initializer.iter().map(|t| s(&t.name)).collect();
+    let inputs = g
+        .input
+        .iter()
+        .filter(|v| !inits.contains(s(&v.name)))
+        .map(|v| IoSpec { name: s(&v.name).to_string(), dtype: elem_of(v).and_then(DType::from_onnx) })
+        .collect();
+    let outputs = g.output.iter().map(|v| s(&v.name).to_string()).collect();
+    Ok((inputs, outputs))
+}
+
+fn elem_of(v: &crate::onnx::pb::ValueInfoProto) -> Option<i32> {
+    match v.r#type.as_ref()?.value.as_ref()? {
+        crate::onnx::pb::type_proto::Value::TensorType(t) => t.elem_type,
+        _ => None,
+    }
+}
+
+/// Puts `given` in the order of `specs`, checking that every input is present, known, and of
+/// the declared type.
+pub fn order_inputs<'a>(specs: &[IoSpec], given: &'a NamedTensors) -> Result<Vec<&'a Tensor>, RuntimeError> {
+    for (name, _) in given {
+        if !specs.iter().any(|s| &s.name == name) {
+            let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            return Err(RuntimeError::BadInput {
+                name: name.clone(),
+                reason: format!("the model has no such input (inputs: {})", known.join(", ")),
+            });
+        }
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let t = given.iter().find(|(n, _)| n == &spec.name).map(|(_, t)| t).ok_or_else(|| {
+                RuntimeError::BadInput { name: spec.name.clone(), reason: "missing".into() }
+            })?;
+            if let Some(d) = spec.dtype
+                && d != t.dtype
+            {
+                return Err(RuntimeError::BadInput {
+                    name: spec.name.clone(),
+                    reason: format!("expected {}, got {}", d.name(), t.dtype.name()),
+                });
+            }
+            Ok(t)
+        })
+        .collect()
+}

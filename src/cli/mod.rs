@@ -1,0 +1,30 @@
+//! Subcommands: each has an `Args` struct and an `exec`.
+
+mod inspect;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// pvc: compile pyvene interventions into ONNX graphs.
+#[derive(Debug, Parser)]
+#[command(name = "pvc", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the module tree recovered from a model, with each module's tensors.
+    Inspect(inspect::Args),
+    /// Run a model with tract (default) or ONNX Runtime.
+    Run(run::Args),
+}
+
+/// Runs the parsed command.
+pub fn exec(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect(a) => inspect::exec(a),
+        Command::Run(a) => run::exec(a),
+    }
+}

@@ -1,0 +1,48 @@
+/// Why a component could not be located in the graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    /// No module or tensor has this name.
+    #[error("unknown component `{component}`{}", nearest(.suggestions))]
+    Unknown {
+        /// The component as written.
+        component: String,
+        /// The nearest valid spellings.
+        suggestions: Vec<String>,
+    },
+    /// An abstract component was used without knowing the model family.
+    #[error(
+        "abstract component `{component}` needs the model family: set \"model_type\" (one of {families}) or use a module path such as `transformer.h[0].mlp.output`"
+    )]
+    NoFamily {
+        /// The component.
+        component: String,
+        /// The known families.
+        families: String,
+    },
+    /// The family does not define this abstract component.
+    #[error("component `{component}` is not defined for {family}{}", nearest(.suggestions))]
+    NotInFamily {
+        /// The component.
+        component: String,
+        /// The family.
+        family: String,
+        /// Its components nearest to the name.
+        suggestions: Vec<String>,
+    },
+    /// The module exists but no tensor crosses that side of it.
+    #[error("module `{module}` has no {side} tensor in this graph")]
+    NoTensor {
+        /// The module path.
+        module: String,
+        /// `input` or `output`.
+        side: String,
+    },
+}
+
+fn nearest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; nearest: {}", s.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", "))
+    }
+}

@@ -1,0 +1,234 @@
+//! [`Locator`]: component names to tensors ([`Site`]s).
+
+use super::family::{self, Family, Hook, Split};
+use super::modules::ModuleMap;
+use super::LocateError;
+use crate::ir::{Model, ValueType};
+use crate::onnx::s;
+use std::collections::HashMap;
+
+/// A located intervention site: one tensor of the graph.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Site {
+    /// The tensor.
+    pub value: String,
+    /// The module whose hook sees it, when it came from a module path.
+    pub module: Option<String>,
+    /// Which hook.
+    pub hook: Hook,
+    /// Element type and shape, as far as known.
+    #[serde(skip)]
+    pub ty: ValueType,
+    /// Only this slice of the last axis belongs to the component.
+    pub split: Option<Split>,
+    /// Heads may need merging back into one axis before intervening.
+    pub merge_heads: bool,
+    /// How the name was resolved, for reports.
+    pub via: String,
+}
+
+/// Resolves components against one model.
+#[derive(Debug, Clone)]
+pub struct Locator {
+    /// The module map.
+    pub modules: ModuleMap,
+    /// Types of values.
+    pub types: HashMap<String, ValueType>,
+    /// The model family, for abstract components.
+    pub family: Option<Family>,
+    root: String,
+    values: Vec<String>,
+}
+
+impl Locator {
+    /// Builds the module map of `model` and infers its value types.
+    pub fn new(model: &Model) -> Locator {
+        let types = crate::ir::infer_types(model);
+        let modules = ModuleMap::build(&model.graph, &types);
+        let mut values: Vec<String> = model.graph.inputs.iter().map(|v| s(&v.name).to_string()).collect();
+        for id in model.graph.node_ids() {
+            values.extend(model.graph.node(id).proto.output.iter().filter(|o| !o.is_empty()).cloned());
+        }
+        let mut loc = Locator { modules, types, family: None, root: String::new(), values };
+        loc.family = family::builtin().into_iter().find(|f| loc.root_of(f).is_some());
+        if let Some(f) = &loc.family {
+            loc.root = loc.root_of(f).unwrap_or_default();
+        }
+        loc
+    }
+
+    /// Uses the family a model type names (`gpt2`, `LlamaForCausalLM`, pyvene's class string).
+    pub fn set_model_type(&mut self, model_type: &str) -> bool {
+        match family::by_model_type(model_type) {
+            Some(f) => {
+                self.root = self.root_of(&f).unwrap_or_default();
+                self.family = Some(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn root_of(&self, f: &Family) -> Option<String> {
+        f.roots.iter().find(|r| self.modules.get(&format!("{r}{}", f.anchor)).is_some()).cloned()
+    }
+
+    /// Resolves `component` at `layer`: a module path ending in `.input`/`.output`
+    /// (`transformer.h[1].mlp.output`), a raw tensor name, or an abstract pyvene component.
+    pub fn resolve(&self, component: &str, layer: i64) -> Result<Site, LocateError> {
+        if self.values.iter().any(|v| v == component) {
+            return Ok(self.site(component, None, Hook::Output, format!("tensor `{component}`")));
+        }
+        if let Some((path, hook)) = split_hook(component) {
+            return self.resolve_module(&canonical(path), hook, component);
+        }
+        let Some(fam) = &self.family else {
+            let known = family::builtin().iter().map(|f| f.family.clone()).collect::<Vec<_>>();
+            if known.iter().any(|_| is_abstract(component)) {
+                return Err(LocateError::NoFamily {
+                    component: component.into(),
+                    families: known.join(", "),
+                });
+            }
+            return Err(self.unknown(component));
+        };
+        let Some(rule) = fam.components.get(component) else {
+            let names: Vec<&String> = fam.components.keys().collect();
+            return Err(LocateError::NotInFamily {
+                component: component.into(),
+                family: fam.family.clone(),
+                suggestions: nearest(component, names.iter().map(|s| s.as_str()), 3),
+            });
+        };
+        let spelled = format!("{}{}", self.root, rule.module.replace("{layer}", &layer.to_string()));
+        let hook_word = if rule.hook == Hook::Input { "input" } else { "output" };
+        let mut site = self.resolve_module(&canonical(&spelled), rule.hook, &format!("{spelled}.{hook_word}"))?;
+        site.split = rule.split;
+        site.merge_heads = rule.merge_heads;
+        site.via = format!("{component} (layer {layer}) → {}", site.via);
+        Ok(site)
+    }
+
+    fn resolve_module(&self, path: &str, hook: Hook, spelled: &str) -> Result<Site, LocateError> {
+        let side = if hook == Hook::Input { "input" } else { "output" };
+        if let Some(m) = self.modules.get(path).filter(|m| !m.nodes.is_empty()) {
+            let b = if hook == Hook::Input { &m.input } else { &m.output };
+            let b = b.as_ref().ok_or(LocateError::NoTensor { module: path.into(), side: side.into() })?;
+            let mut via = format!("{} {side}", pyvene_spelling(path));
+            if b.candidates > 1 {
+                via.push_str(&format!(" (hidden state chosen among {} boundary tensors)", b.candidates));
+            }
+            return Ok(self.site(&b.value, Some(path), hook, via));
+        }
+        if let Some(site) = self.nodeless(path) {
+            return Ok(site);
+        }
+        Err(self.unknown(spelled))
+    }
+
+    fn nodeless(&self, path: &str) -> Option<Site> {
+        let fam = self.family.as_ref()?;
+        for rule in &fam.nodeless {
+            let Some(base) = path.strip_suffix(rule.suffix.as_str()) else { continue };
+            if !(base.is_empty() || base.ends_with('.')) {
+                continue;
+            }
+            if let Some(sib) = &rule.same_as {
+                let target = canonical(&format!("{base}{sib}"));
+                let m = self.modules.get(&target).filter(|m| !m.nodes.is_empty())?;
+                let b = if rule.hook == Some(Hook::Input) { &m.input } else { &m.output };
+                let via = format!("{} (no nodes; {})", pyvene_spelling(path), rule.why);
+                return Some(self.site(&b.as_ref()?.value, Some(path), Hook::Output, via));
+            }
+            if let Some(op) = &rule.last_op_in_parent {
+                let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+                let value = self.last_op_output(parent, op)?;
+                let via = format!("{} (no nodes; {})", pyvene_spelling(path), rule.why);
+                return Some(self.site(&value, Some(path), Hook::Output, via));
+            }
+        }
+        None
+    }
+
+    fn last_op_output(&self, parent: &str, op: &str) -> Option<String> {
+        let m = self.modules.get(parent)?;
+        m.op_outputs.iter().rev().find(|(o, _)| o == op).map(|(_, v)| v.clone())
+    }
+
+    fn site(&self, value: &str, module: Option<&str>, hook: Hook, via: String) -> Site {
+        Site {
+            value: value.to_string(),
+            module: module.map(str::to_string),
+            hook,
+            ty: self.types.get(value).cloned().unwrap_or_default(),
+            split: None,
+            merge_heads: false,
+            via,
+        }
+    }
+
+    fn unknown(&self, component: &str) -> LocateError {
+        let mut names: Vec<String> = Vec::new();
+        for m in self.modules.modules.values().filter(|m| !m.nodes.is_empty()) {
+            let p = pyvene_spelling(&m.path);
+            names.push(format!("{p}.output"));
+            names.push(format!("{p}.input"));
+        }
+        let pool = names.iter().map(String::as_str).chain(self.values.iter().map(String::as_str));
+        LocateError::Unknown { component: component.into(), suggestions: nearest(component, pool, 3) }
+    }
+}
+
+fn is_abstract(component: &str) -> bool {
+    !component.contains('.') && !component.contains('/')
+}
+
+/// Splits `a.b[1].c.output` into (`a.b[1].c`, Output).
+fn split_hook(component: &str) -> Option<(&str, Hook)> {
+    if let Some(p) = component.strip_suffix(".output") {
+        return Some((p, Hook::Output));
+    }
+    component.strip_suffix(".input").map(|p| (p, Hook::Input))
+}
+
+/// `transformer.h[1].mlp` → `transformer.h.1.mlp` (the `named_modules` spelling).
+pub fn canonical(path: &str) -> String {
+    path.replace('[', ".").replace(']', "").replace("..", ".")
+}
+
+/// `transformer.h.1.mlp` → `transformer.h[1].mlp` (pyvene's spelling).
+pub fn pyvene_spelling(path: &str) -> String {
+    let mut out = String::new();
+    for (i, atom) in path.split('.').enumerate() {
+        if atom.parse::<u64>().is_ok() && i > 0 {
+            out.push_str(&format!("[{atom}]"));
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(atom);
+        }
+    }
+    out
+}
+
+/// The `k` names in `pool` closest to `word` by edit distance.
+pub fn nearest<'a>(word: &str, pool: impl Iterator<Item = &'a str>, k: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = pool.map(|p| (edit_distance(word, p), p)).collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(k).map(|(_, p)| p.to_string()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
