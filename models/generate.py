@@ -12,10 +12,12 @@ Deterministic: fixed seeds and one CPU thread.  The reference .safetensors files
 exports are byte-identical between runs; see README.md for the dynamo exports.
 """
 import argparse
+import logging
 import os
 import sys
 import warnings
 
+sys.dont_write_bytecode = True  # keep models/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
@@ -71,6 +73,7 @@ def main():
     ap.add_argument("--case", action="append", help="only (re)generate this case (repeatable)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     check_versions()
     seed_everything()
     models = build_models()

@@ -12,7 +12,7 @@ import pyvene as pv
 import torch
 from safetensors.numpy import save_file
 
-from pvc_fixtures import BATCH, SEQ, VOCAB, TinyMLP, lm_input_ids, mlp_input, to_np
+from pvc_fixtures import BATCH, TinyMLP, lm_input_ids, mlp_input, to_np
 
 B = BATCH
 GPT2 = ["gpt2_legacy.onnx", "gpt2_dynamo.onnx"]
@@ -188,6 +188,23 @@ CASES = [
                                                     [loc([2], [2]), loc([5], [5])]]}),
          description="Two source groups (group_key 0 and 1) with different source inputs: block_output L0 from "
                      "source.0, mlp_output L1 from source.1; schema = pyvene's saved config.json + unit_locations"),
+    dict(name="llama_addition_all_positions_string", family="llama", models=LLAMA, form="list",
+         reprs=[dict(component="model.layers[0].mlp.output", intervention_type="AdditionIntervention")],
+         weights={0: vec(108, scale=0.5)},
+         description="Steering on Llama: add a vector (weights.safetensors) to model.layers[0].mlp.output (string "
+                     "component) at every position"),
+    dict(name="llama_collect_string_two_units", family="llama", models=LLAMA, form="list",
+         reprs=[dict(component="model.layers[1].self_attn.o_proj.input", unit="pos", intervention_type="collect")],
+         top=dict(unit_locations={"base": [loc([0, 5], [1, 2])]}),
+         description="Collect the o_proj input of Llama layer 1 (string component, pre-hook) at 2 positions per "
+                     "example (0,5 / 1,2): collected.0 is [2,2,64]"),
+    dict(name="gpt2_collect_two_units_max1_quirk", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="attention_output", unit="pos", max_number_of_units=1,
+                     intervention_type="collect")],
+         top=dict(unit_locations={"base": [loc([2, 3], [0, 5])]}),
+         description="pyvene quirk pinned as returned: Collect 2 units/example with max_number_of_units=1 on GPT-2 "
+                     "attention_output L0; pyvene flattens to (b, 2*64), keeps [..., :64] (interchange_dim) and "
+                     "reshapes to (b, 2, -1), so collected.0 is [2,2,32] = the FIRST unit's 64 dims split in two"),
     dict(name="llama_zero_attention_output_whole", family="llama", models=LLAMA, form="list", original=True,
          reprs=[dict(layer=1, component="attention_output", unit="pos", intervention_type="ZeroIntervention")],
          description="Zero Llama attention_output L1 (self_attn output) on the whole tensor"),

@@ -9,6 +9,7 @@ pub mod locate;
 pub mod onnx;
 pub mod runtime;
 pub mod report;
+pub mod rewrite;
 
 /// Model metadata key under which `pvc rewrite` records the schema it applied.
 pub const PVC_SCHEMA_KEY: &str = "pvc.schema";

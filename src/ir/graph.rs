@@ -52,6 +52,8 @@ pub struct Graph {
     /// Value infos, in stored order.
     pub value_info: Vec<pb::ValueInfoProto>,
     producers: HashMap<String, Producer>,
+    /// Nodes that must keep reading pre-intervention values (the `--original` branch).
+    pub(crate) frozen: BTreeSet<NodeId>,
 }
 
 impl Graph {
@@ -70,6 +72,7 @@ impl Graph {
             shell: g,
             dag,
             producers: HashMap::new(),
+            frozen: BTreeSet::new(),
         };
         graph.relink();
         graph

@@ -37,14 +37,15 @@ impl Model {
         p
     }
 
+    /// Writes the model to `out` atomically, keeping its external data reachable; refuses to
+    /// overwrite the loaded file or its data.
+    pub fn save(&self, out: &Path, opts: &crate::onnx::SaveOptions) -> Result<(), OnnxError> {
+        opts.save(&self.to_proto(), &self.dir(), &self.external, out, std::slice::from_ref(&self.path))
+    }
+
     /// The directory external-data locations are relative to.
     pub fn dir(&self) -> PathBuf {
-        crate::onnx::ModelFile {
-            proto: pb::ModelProto::default(),
-            path: self.path.clone(),
-            external: vec![],
-        }
-        .dir()
+        crate::onnx::model_dir(&self.path)
     }
 
     /// The imported opset version of `domain` (`""` and `"ai.onnx"` are the same domain).

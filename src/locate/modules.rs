@@ -4,7 +4,8 @@
 //! Rule (checked against torch hooks on GPT-2, Llama and MLP exports): a module's output is the
 //! tensor produced inside its scope and consumed outside it (or a graph output); its input is a
 //! tensor produced outside and consumed inside. Where several qualify, the output is the float
-//! tensor produced last and the input the float tensor read earliest, and the choice is noted.
+//! tensor produced last and the input the float tensor (or graph input) read earliest, and the
+//! choice is noted.
 
 use super::scopes::{self, Exporter};
 use crate::ir::{Graph, NodeId, Producer, ValueType};
@@ -64,10 +65,10 @@ impl ModuleMap {
             if ex != Exporter::Unknown {
                 exporter = ex;
             }
-            for (p, c) in paths.iter().zip(scopes::node_classes(proto)) {
-                classes.entry(p.clone()).or_insert(c);
-            }
-            for p in paths {
+            for (p, c) in paths {
+                if let Some(c) = c {
+                    classes.entry(p.clone()).or_insert(c);
+                }
                 members.entry(p).or_default().insert(id);
             }
         }
@@ -220,7 +221,10 @@ impl Cx<'_> {
                 if inside {
                     continue;
                 }
-                let Some(rank) = self.float_rank(input) else { continue };
+                let Some(mut rank) = self.float_rank(input) else { continue };
+                if matches!(self.graph.producer(input), Some(Producer::Input(_))) {
+                    rank = 0;
+                }
                 let p = self.pos[&n];
                 let e = first.entry(input).or_insert((rank, p));
                 e.1 = e.1.min(p);

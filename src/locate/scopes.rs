@@ -25,34 +25,34 @@ const NAME_SCOPES: &str = "pkg.torch.onnx.name_scopes";
 /// Metadata key of the dynamo exporter's class list.
 const CLASS_HIERARCHY: &str = "pkg.torch.onnx.class_hierarchy";
 
-/// The module paths a node lies in, outermost first (the root `""` excluded).
-pub fn node_scopes(node: &pb::NodeProto) -> (Exporter, Vec<String>) {
+/// The module paths a node lies in, outermost first (the root `""` excluded), each with its
+/// class name where the exporter recorded one (dynamo only).
+pub fn node_scopes(node: &pb::NodeProto) -> (Exporter, Vec<(String, Option<String>)>) {
     if let Some(list) = metadata(node, NAME_SCOPES) {
-        let mut items = parse_py_list(list);
-        items.pop();
-        items.retain(|p| !p.is_empty() && !p.starts_with("_empty_nn_module_stack"));
-        return (Exporter::Dynamo, items);
+        let mut paths = parse_py_list(list);
+        paths.pop();
+        let classes = metadata(node, CLASS_HIERARCHY).map(parse_py_list).unwrap_or_default();
+        let entries = paths
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty() && !p.starts_with("_empty_nn_module_stack"))
+            .map(|(i, p)| {
+                let class = classes.get(i).map(|c| c.rsplit('.').next().unwrap_or(c).to_string());
+                (p, class)
+            })
+            .collect();
+        return (Exporter::Dynamo, entries);
     }
     let name = s(&node.name);
     if name.starts_with('/') {
         let segs: Vec<&str> = name.split('/').collect();
         if segs.len() > 2 {
-            return (Exporter::Legacy, legacy_paths(&segs[1..segs.len() - 1]));
+            let paths = legacy_paths(&segs[1..segs.len() - 1]);
+            return (Exporter::Legacy, paths.into_iter().map(|p| (p, None)).collect());
         }
         return (Exporter::Legacy, vec![]);
     }
     (Exporter::Unknown, vec![])
-}
-
-/// Class names of the modules in [`node_scopes`] (dynamo only), in the same order.
-pub fn node_classes(node: &pb::NodeProto) -> Vec<String> {
-    let Some(list) = metadata(node, CLASS_HIERARCHY) else { return vec![] };
-    let mut items = parse_py_list(list);
-    items.pop();
-    if !items.is_empty() {
-        items.remove(0);
-    }
-    items.into_iter().map(|c| c.rsplit('.').next().unwrap_or(&c).to_string()).collect()
 }
 
 fn metadata<'a>(node: &'a pb::NodeProto, key: &str) -> Option<&'a str> {

@@ -1,0 +1,96 @@
+//! The module map against the truth: tensors torch forward hooks saw, recorded by
+//! `models/generate.py`.
+
+use crate::util;
+use pvc::ir::Model;
+use pvc::locate::{Locator, pyvene_spelling};
+use pvc::runtime::{Backend, TractBackend};
+
+/// Modules whose hooked value is known not to be a single graph tensor.
+const KNOWN_EXCEPTIONS: &[&str] = &[
+    "model.rotary_emb",
+];
+
+fn check_fixture(name: &str) {
+    let refs = util::tensors(&util::model(&format!("{name}.ref.safetensors")));
+    let mut model = Model::load(&util::model(&format!("{name}.onnx"))).unwrap();
+    let loc = Locator::new(&model);
+    let mut taps = Vec::new();
+    let mut unresolved = Vec::new();
+    for (key, _) in &refs {
+        let Some(rest) = key.strip_prefix("module.") else { continue };
+        let (path, side) = rest.rsplit_once('.').unwrap();
+        if KNOWN_EXCEPTIONS.contains(&path) {
+            continue;
+        }
+        let spelled = format!("{}.{side}", pyvene_spelling(path));
+        match loc.resolve(&spelled, 0) {
+            Ok(site) => taps.push((site.value, format!("tap.{}", taps.len()), key.clone())),
+            Err(e) => unresolved.push(format!("{spelled}: {e}")),
+        }
+    }
+    let exposed: Vec<(String, String)> = taps.iter().map(|(v, n, _)| (v.clone(), n.clone())).collect();
+    pvc::rewrite::expose(&mut model, &exposed, &loc.types);
+    pvc::ir::verify(&model).unwrap();
+    let dir = util::tempdir();
+    let out = dir.path().join("tapped.onnx");
+    model.save(&out, &Default::default()).unwrap();
+    let mut backend = TractBackend::load(&out).unwrap();
+    let outputs = backend.run(&util::ref_inputs(&refs)).unwrap();
+    let mut wrong = Vec::new();
+    for (value, tap, key) in &taps {
+        let got = util::get(&outputs, tap).unwrap();
+        let want = util::get(&refs, key).unwrap();
+        let got = &heads_merged(got, want);
+        match got.max_abs_diff(want) {
+            Some(d) if d <= 1e-4 => {}
+            Some(d) => wrong.push(format!("{key} → `{value}`: max diff {d:e}")),
+            None => wrong.push(format!("{key} → `{value}`: shape {:?} != {:?}", got.shape, want.shape)),
+        }
+    }
+    let checked = taps.len() - wrong.len();
+    assert!(
+        unresolved.is_empty() && wrong.is_empty(),
+        "{name}: {checked} hooks matched; unresolved: {unresolved:#?}\nwrong: {wrong:#?}"
+    );
+}
+
+/// The dynamo exporter fuses GPT-2's head merge away, so `attn.c_proj`'s input exists only
+/// as [b, s, heads, head_dim]; compare it with the hook's [b, s, hidden] by merging the heads.
+fn heads_merged(got: &pvc::runtime::Tensor, want: &pvc::runtime::Tensor) -> pvc::runtime::Tensor {
+    let mut t = got.clone();
+    if got.shape.len() == 4 && want.shape.len() == 3 && got.shape[..2] == want.shape[..2] {
+        t.shape = want.shape.clone();
+    }
+    t
+}
+
+#[test]
+fn gpt2_legacy_matches_torch_hooks() {
+    check_fixture("gpt2_legacy");
+}
+
+#[test]
+fn gpt2_dynamo_matches_torch_hooks() {
+    check_fixture("gpt2_dynamo");
+}
+
+#[test]
+fn llama_legacy_matches_torch_hooks() {
+    check_fixture("llama_legacy");
+}
+
+#[test]
+fn llama_dynamo_matches_torch_hooks() {
+    check_fixture("llama_dynamo");
+}
+
+#[test]
+fn mlp_legacy_matches_torch_hooks() {
+    check_fixture("mlp_legacy");
+}
+
+#[test]
+fn mlp_dynamo_matches_torch_hooks() {
+    check_fixture("mlp_dynamo");
+}

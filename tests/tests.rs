@@ -1,0 +1,5 @@
+//! pvc's integration tests: one binary, one module per area.
+
+mod util;
+
+mod module_map;
