@@ -3,3 +3,4 @@
 mod util;
 
 mod module_map;
+mod parity;

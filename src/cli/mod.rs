@@ -1,6 +1,7 @@
 //! Subcommands: each has an `Args` struct and an `exec`.
 
 mod inspect;
+mod rewrite;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ pub struct Cli {
 enum Command {
     /// Print the module tree recovered from a model, with each module's tensors.
     Inspect(inspect::Args),
+    /// Compile an intervention schema into a model.
+    Rewrite(rewrite::Args),
     /// Run a model with tract (default) or ONNX Runtime.
     Run(run::Args),
 }
@@ -25,6 +28,7 @@ enum Command {
 pub fn exec(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect::exec(a),
+        Command::Rewrite(a) => rewrite::exec(a),
         Command::Run(a) => run::exec(a),
     }
 }

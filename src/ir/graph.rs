@@ -213,11 +213,6 @@ impl Graph {
         &mut self.dag[id].proto
     }
 
-    /// Removes a node; call [`Graph::relink`] after.
-    pub(crate) fn remove_node(&mut self, id: NodeId) -> Option<Node> {
-        self.dag.remove_node(id)
-    }
-
     /// Recomputes the producer index and the DAG's edges from the nodes' inputs.
     pub fn relink(&mut self) {
         self.producers.clear();

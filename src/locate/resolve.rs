@@ -25,6 +25,9 @@ pub struct Site {
     pub merge_heads: bool,
     /// How the name was resolved, for reports.
     pub via: String,
+    /// Resolved through a family's component map (pyvene then knows the component's width,
+    /// `embed_dim`; for module paths and raw tensors it is unknown, meaning all dims).
+    pub abstract_component: bool,
 }
 
 /// Resolves components against one model.
@@ -105,6 +108,7 @@ impl Locator {
         let mut site = self.resolve_module(&canonical(&spelled), rule.hook, &format!("{spelled}.{hook_word}"))?;
         site.split = rule.split;
         site.merge_heads = rule.merge_heads;
+        site.abstract_component = true;
         site.via = format!("{component} (layer {layer}) → {}", site.via);
         Ok(site)
     }
@@ -164,6 +168,7 @@ impl Locator {
             split: None,
             merge_heads: false,
             via,
+            abstract_component: false,
         }
     }
 

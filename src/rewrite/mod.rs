@@ -1,7 +1,68 @@
-//! The rewrite machinery: patches, passes and the pipeline that lowers a plan into the graph.
+//! The rewrite machinery: patches, passes, and the pipeline that lowers a [`Plan`] into a model.
 
+mod clone;
+mod error;
+mod pass;
+mod passes;
 mod patch;
+mod sites;
 mod taps;
 
+pub use error::RewriteError;
+pub use pass::{Pass, run_pipeline};
 pub use patch::{Patch, Shunt};
+pub use sites::Resolved;
 pub use taps::{expose, tap_patch};
+
+use crate::ir::Model;
+use crate::locate::Locator;
+use crate::schema::Plan;
+
+/// Options of a rewrite.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Add `original.<output>` outputs computed without interventions.
+    pub original: bool,
+    /// Verify the graph after every pass.
+    pub verify: bool,
+}
+
+/// What the passes share: the plan, its resolved sites, and the pristine model.
+pub struct Cx<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// Sites per representation.
+    pub sites: Vec<Resolved>,
+    /// The model before any pass.
+    pub pristine: Model,
+    /// Whether to add original outputs.
+    pub original: bool,
+}
+
+/// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte.
+pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Resolved>, RewriteError> {
+    if plan.is_empty() {
+        return Ok(vec![]);
+    }
+    match model.opset("") {
+        Some(v) if v >= 13 => {}
+        other => {
+            return Err(RewriteError::Model(format!(
+                "pvc emits opset-13 operators but the model imports opset {}",
+                other.map_or("none".to_string(), |v| v.to_string())
+            )));
+        }
+    }
+    let mut loc = Locator::new(model);
+    if let Some(t) = &plan.model_type
+        && !loc.set_model_type(t)
+    {
+        return Err(crate::schema::SchemaError::new("model_type", format!("unknown model type `{t}`")).into());
+    }
+    let sites = sites::resolve(&loc, plan)?;
+    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original };
+    let passes: [&dyn Pass; 4] =
+        [&passes::AddSourceSlices, &passes::CloneOriginal, &passes::LowerInterventions, &passes::RecordSchema];
+    run_pipeline(&passes, &cx, model, opts.verify)?;
+    Ok(sites)
+}

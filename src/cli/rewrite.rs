@@ -1,0 +1,71 @@
+//! `pvc rewrite MODEL SCHEMA -o OUT`: compile a schema into the model.
+
+use anyhow::{Context, bail};
+use pvc::ir::Model;
+use pvc::onnx::{DataPolicy, SaveOptions};
+use pvc::rewrite::{Options, rewrite};
+use pvc::schema::Plan;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ONNX model to patch (left untouched).
+    model: PathBuf,
+    /// The schema: a JSON file or a pyvene save directory.
+    schema: PathBuf,
+    /// Where to write the patched model.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also output `original.<name>`: the un-intervened outputs, computed in the same graph.
+    #[arg(long)]
+    original: bool,
+    /// How external data follows the model into another directory.
+    #[arg(long, value_enum, default_value_t = ExternalData::Link)]
+    external_data: ExternalData,
+    /// Check the graph after every pass.
+    #[arg(long)]
+    verify: bool,
+    /// Print what would be done, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExternalData {
+    /// Hard-link the data files next to the output (copy across file systems).
+    Link,
+    /// Copy the data files next to the output.
+    Copy,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<()> {
+    let mut model = Model::load(&args.model)?;
+    let plan = Plan::from_path(&args.schema)?;
+    if same_file(&args.output, &args.model) {
+        bail!("refusing to write {}: it is the input model", args.output.display());
+    }
+    let opts = Options { original: args.original, verify: args.verify };
+    let sites = rewrite(&mut model, &plan, &opts)?;
+    for (rep, r) in plan.reps.iter().zip(&sites) {
+        eprintln!("{}: {} at {} → `{}`", rep.at, rep.kind.class(), r.site.via, r.site.value);
+    }
+    if plan.is_empty() {
+        eprintln!("the schema has no interventions: the model is written unchanged");
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    let data = match args.external_data {
+        ExternalData::Link => DataPolicy::Link,
+        ExternalData::Copy => DataPolicy::Copy,
+    };
+    model
+        .save(&args.output, &SaveOptions { data })
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}

@@ -1,0 +1,354 @@
+//! Lowering one representation at its site into a [`Patch`].
+
+use super::builder::{Builder, attr_int, attr_tensor};
+use super::select::Selection;
+use super::{InterventionError, noise};
+use crate::ir::{Dim, ValueType};
+use crate::locate::Site;
+use crate::onnx::pb::{self, tensor_proto::DataType};
+use crate::rewrite::{Patch, Shunt};
+use crate::schema::{Dims, Kind, Positions, Rep, Source};
+
+/// What one representation needs from the graph: its site and, for a source run, the value
+/// the source slice computes there.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// The representation.
+    pub rep: &'a Rep,
+    /// Its base site.
+    pub site: &'a Site,
+    /// The source slice's value for this site (for Skip: the module's input), when the source
+    /// is a run.
+    pub source_value: Option<String>,
+}
+
+/// The name of the collected output of representation `i`.
+pub fn collected_name(i: usize) -> String {
+    format!("collected.{i}")
+}
+
+/// Builds the patch for `t`: nodes that read the site's original value, apply the
+/// intervention at the selected units and dims, and replace the site by the result (Collect
+/// only adds an output).
+pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
+    let rep = t.rep;
+    let i = rep.index;
+    let err = |field: &str, m: String| InterventionError::new(format!("{}{field}", rep.at), m);
+    let doc = format!("pvc: {} ({}) at {} [{}]", rep.kind.class(), rep.at, rep.component, t.site.via);
+    let mut b = Builder::new(&format!("pvc/rep{i}"), &doc);
+    let elem = t.site.ty.elem.unwrap_or(DataType::Float as i32);
+    let geo = Geometry::of(t.site).map_err(|m| err(".component", m))?;
+    let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
+    let x = geo.enter(&mut b, &input);
+    let sel = Selection::build(&mut b, &rep.positions, &format!("unit_locations.{i}.base"));
+    let s = sel.gather(&mut b, &x);
+    let units = count_units(&rep.positions);
+    let mut patch = Patch::new(rule(rep.kind), Some(&t.site.value));
+    if rep.positions == Positions::Runtime {
+        patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), rep.max_units));
+    }
+    if rep.kind == Kind::Collect {
+        let out = collect(&mut b, &s, rep, geo.width, units, t.site.abstract_component);
+        b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
+        patch.outputs.push(typed(&collected_name(i), elem, out.1));
+        return Ok(finish(patch, b, None));
+    }
+    let mask = dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| err("", m))?;
+    let new = match rep.kind {
+        Kind::Zero => {
+            let zero = scalar(&mut b, elem, 0.0);
+            match &mask {
+                Some(m) => b.op("Where", &[m, &zero, &s], vec![]),
+                None => {
+                    let shape = b.op("Shape", &[&s], vec![]);
+                    b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
+                }
+            }
+        }
+        Kind::Noise => {
+            if units != Some(4) {
+                return Err(err("", "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into()));
+            }
+            let d = geo.width.ok_or_else(|| err(".component", "the site's width is unknown".into()))?;
+            let mut vals = noise::pyvene_noise(d);
+            if let Some(keep) = dims_keep(&rep.dims, d) {
+                for (j, v) in vals.iter_mut().enumerate() {
+                    if !keep[j % d] {
+                        *v = 0.0;
+                    }
+                }
+            }
+            let c = b.floats(elem, &[1, 4, d as i64], &vals);
+            b.op("Add", &[&s, &c], vec![])
+        }
+        _ => {
+            let src = source(&mut b, t, &geo, elem, units, &mut patch)?;
+            match (rep.kind, &mask) {
+                (Kind::Vanilla | Kind::Skip, Some(m)) => b.op("Where", &[m, &src, &s], vec![]),
+                (Kind::Vanilla | Kind::Skip, None) => {
+                    let shape = b.op("Shape", &[&s], vec![]);
+                    b.op("Expand", &[&src, &shape], vec![])
+                }
+                (k, m) => {
+                    let delta = match m {
+                        Some(m) => {
+                            let zero = scalar(&mut b, elem, 0.0);
+                            b.op("Where", &[m, &src, &zero], vec![])
+                        }
+                        None => src,
+                    };
+                    b.op(if k == Kind::Subtraction { "Sub" } else { "Add" }, &[&s, &delta], vec![])
+                }
+            }
+        }
+    };
+    let y = sel.scatter(&mut b, &x, &new, geo.rank);
+    let out = geo.exit(&mut b, &input, &y);
+    let by = format!("pvc/rep{i}/out");
+    b.node("Identity", &[&out], &[&by], vec![]);
+    let shunt = Shunt { value: t.site.value.clone(), pre: input, by };
+    Ok(finish(patch, b, Some(shunt)))
+}
+
+fn rule(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Zero => "zero-ablate",
+        Kind::Vanilla => "interchange",
+        Kind::Addition => "add-vector",
+        Kind::Subtraction => "subtract-vector",
+        Kind::Collect => "collect",
+        Kind::Noise => "add-noise",
+        Kind::Skip => "skip-module",
+    }
+}
+
+fn finish(mut patch: Patch, b: Builder, shunt: Option<Shunt>) -> Patch {
+    patch.nodes = b.nodes;
+    patch.initializers = b.initializers;
+    patch.shunts.extend(shunt);
+    patch
+}
+
+fn count_units(p: &Positions) -> Option<usize> {
+    match p {
+        Positions::Fixed(rows) => Some(rows[0].len()),
+        _ => None,
+    }
+}
+
+/// The source values at the selected units, shaped like the selection (or `[d]` for a
+/// constant, which broadcasts).
+fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<usize>, patch: &mut Patch) -> Result<String, InterventionError> {
+    let rep = t.rep;
+    let i = rep.index;
+    match &rep.source {
+        Source::Constant(v) => {
+            let at = format!("{}.source_representation", rep.at);
+            if let Some(d) = geo.width
+                && v.len() != d
+            {
+                return Err(InterventionError::new(at, format!("has {} values but `{}` is {d} wide", v.len(), rep.component)));
+            }
+            let vals: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
+            Ok(b.floats(elem, &[v.len() as i64], &vals))
+        }
+        Source::Runtime => {
+            let name = format!("source_representations.{i}");
+            let k = units.map_or(Dim::Named("seq".into()), |k| Dim::Fixed(k as i64));
+            let w = geo.width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64));
+            let ty = ValueType { elem: Some(elem), shape: Some(vec![Dim::Named("batch".into()), k, w]) };
+            patch.inputs.push(ty.to_value_info(&name));
+            Ok(name)
+        }
+        Source::Run { positions, .. } => {
+            let sv = t.source_value.as_deref().expect("source runs are resolved before lowering");
+            let src_units = count_units(positions);
+            let both_fixed = units.is_some() && src_units.is_some();
+            if (both_fixed && units != src_units) || (positions == &Positions::All) != (rep.positions == Positions::All) {
+                return Err(InterventionError::new(
+                    format!("unit_locations (representation {i})"),
+                    "source and base must select the same number of units".to_string(),
+                ));
+            }
+            if *positions == Positions::Runtime {
+                patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), rep.max_units));
+            }
+            let x = geo.enter(b, sv);
+            let sel = Selection::build(b, positions, &format!("unit_locations.{i}.source"));
+            Ok(sel.gather(b, &x))
+        }
+        Source::None => unreachable!("kinds that take a source have one"),
+    }
+}
+
+/// Collect's output: pyvene flattens the `[b, k, d]` selection, keeps `[..., :idim]` (or the
+/// subspace columns), and reshapes to `[b, k, -1]`. `idim` defaults to `d × max_units` for
+/// abstract components and to everything for module paths (pyvene's `embed_dim=None`).
+/// Returns the value and its shape.
+fn collect(b: &mut Builder, s: &str, rep: &Rep, width: Option<usize>, units: Option<usize>, abstract_component: bool) -> (String, Vec<Dim>) {
+    let batch = Dim::Named("batch".into());
+    let (Some(k), Some(d)) = (units, width) else {
+        return (s.to_string(), vec![batch, Dim::Named("seq".into()), width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]);
+    };
+    if !abstract_component && matches!(rep.dims, Dims::Prefix(None)) {
+        return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);
+    }
+    let total = k * d;
+    let keep: Option<Vec<i64>> = match &rep.dims {
+        Dims::Prefix(n) => {
+            let n = n.unwrap_or(d * rep.max_units);
+            (n < total).then(|| (0..n as i64).collect())
+        }
+        Dims::Shared(cols) => Some(cols.iter().map(|&c| c as i64).collect()),
+        Dims::PerExample(rows) => Some(rows[0].iter().map(|&c| c as i64).collect()),
+    };
+    let Some(cols) = keep else {
+        return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);
+    };
+    let flat_shape = b.ints(&[2], &[0, -1]);
+    let flat = b.op("Reshape", &[s, &flat_shape], vec![]);
+    let idx = b.ints(&[cols.len() as i64], &cols);
+    let picked = b.op("Gather", &[&flat, &idx], vec![attr_int("axis", 1)]);
+    let back = b.ints(&[3], &[0, k as i64, -1]);
+    let out = b.op("Reshape", &[&picked, &back], vec![]);
+    let w = cols.len() / k;
+    (out, vec![batch, Dim::Fixed(k as i64), Dim::Fixed(w as i64)])
+}
+
+/// Which of `d` columns the dims selection touches, or `None` for all of them.
+fn dims_keep(dims: &Dims, d: usize) -> Option<Vec<bool>> {
+    match dims {
+        Dims::Prefix(Some(n)) if *n < d => Some((0..d).map(|j| j < *n).collect()),
+        Dims::Shared(cols) => Some((0..d).map(|j| cols.contains(&j)).collect()),
+        _ => None,
+    }
+}
+
+/// A boolean mask over the last axis (`[d]`, or `[batch, 1, d]` per example), or `None` when
+/// every dim is touched.
+fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Option<String>, String> {
+    if matches!(dims, Dims::Prefix(None)) {
+        return Ok(None);
+    }
+    let d = width.ok_or("the site's last dimension is unknown, so subspaces cannot be applied")?;
+    let check = |cols: &[usize]| match cols.iter().find(|&&c| c >= d) {
+        Some(c) => Err(format!("subspace column {c} is out of range: the component is {d} wide")),
+        None => Ok(()),
+    };
+    match dims {
+        Dims::PerExample(rows) => {
+            let mut vals = Vec::new();
+            for r in rows {
+                check(r)?;
+                vals.extend((0..d).map(|j| r.contains(&j)));
+            }
+            Ok(Some(b.bools(&[rows.len() as i64, 1, d as i64], &vals)))
+        }
+        Dims::Shared(cols) => {
+            check(cols)?;
+            Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
+        }
+        _ => Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep))),
+    }
+}
+
+fn scalar(b: &mut Builder, elem: i32, v: f64) -> String {
+    b.floats(elem, &[], &[v])
+}
+
+fn zero_tensor(elem: i32) -> pb::TensorProto {
+    let size = crate::onnx::dtype_size(elem).unwrap_or(4) as usize;
+    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size]), ..Default::default() }
+}
+
+fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
+    ValueType { elem: Some(elem), shape: Some(shape) }.to_value_info(name)
+}
+
+fn locations_input(name: &str, _max_units: usize) -> pb::ValueInfoProto {
+    let ty = ValueType {
+        elem: Some(DataType::Int64 as i32),
+        shape: Some(vec![Dim::Named("batch".into()), Dim::Named("units".into())]),
+    };
+    ty.to_value_info(name)
+}
+
+/// The view of a site the intervention works on: heads merged back into one axis, and/or one
+/// slice of a fused projection.
+struct Geometry {
+    rank: usize,
+    width: Option<usize>,
+    merge: bool,
+    split: Option<(usize, usize, usize)>,
+}
+
+impl Geometry {
+    fn of(site: &Site) -> Result<Geometry, String> {
+        let dims: Vec<Option<usize>> = site
+            .ty
+            .shape
+            .as_ref()
+            .map(|s| s.iter().map(|d| if let Dim::Fixed(v) = d { Some(*v as usize) } else { None }).collect())
+            .unwrap_or_default();
+        let merge = site.merge_heads && dims.len() == 4;
+        let (rank, mut width) = if merge {
+            (3, dims[2].zip(dims[3]).map(|(h, d)| h * d))
+        } else {
+            (dims.len().max(2), dims.last().copied().flatten())
+        };
+        let mut split = None;
+        if let Some(sp) = site.split {
+            let full = width.ok_or("the fused projection's width is unknown")?;
+            let w = full / sp.parts as usize;
+            split = Some((sp.index as usize * w, (sp.index as usize + 1) * w, full));
+            width = Some(w);
+        }
+        Ok(Geometry { rank, width, merge, split })
+    }
+
+    fn enter(&self, b: &mut Builder, x: &str) -> String {
+        let mut v = x.to_string();
+        if self.merge {
+            let shape = b.ints(&[3], &[0, 0, -1]);
+            v = b.op("Reshape", &[&v, &shape], vec![]);
+        }
+        if let Some((lo, hi, _)) = self.split {
+            v = slice_last(b, &v, lo, hi);
+        }
+        v
+    }
+
+    fn exit(&self, b: &mut Builder, original: &str, y: &str) -> String {
+        let mut v = y.to_string();
+        if let Some((lo, hi, full)) = self.split {
+            let base = if self.merge {
+                let shape = b.ints(&[3], &[0, 0, -1]);
+                b.op("Reshape", &[original, &shape], vec![])
+            } else {
+                original.to_string()
+            };
+            let mut parts = Vec::new();
+            if lo > 0 {
+                parts.push(slice_last(b, &base, 0, lo));
+            }
+            parts.push(v.clone());
+            if hi < full {
+                parts.push(slice_last(b, &base, hi, full));
+            }
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            v = b.op("Concat", &refs, vec![attr_int("axis", -1)]);
+        }
+        if self.merge {
+            let shape = b.op("Shape", &[original], vec![]);
+            v = b.op("Reshape", &[&v, &shape], vec![]);
+        }
+        v
+    }
+}
+
+fn slice_last(b: &mut Builder, x: &str, lo: usize, hi: usize) -> String {
+    let starts = b.ints(&[1], &[lo as i64]);
+    let ends = b.ints(&[1], &[hi as i64]);
+    let axes = b.ints(&[1], &[-1]);
+    b.op("Slice", &[x, &starts, &ends, &axes], vec![])
+}

@@ -1,0 +1,28 @@
+//! Intervention subgraphs: each representation of a plan, at its located site, becomes a
+//! [`Patch`](crate::rewrite::Patch) of standard ONNX ops that works for any batch size and
+//! sequence length.
+
+mod builder;
+mod lower;
+mod noise;
+mod select;
+
+pub use lower::{Target, collected_name, lower};
+pub use noise::pyvene_noise;
+
+/// An intervention that cannot be built at its site, located by JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("schema {at}: {message}")]
+pub struct InterventionError {
+    /// JSON path of the offending field.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InterventionError {
+    /// An error at `at`.
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> InterventionError {
+        InterventionError { at: at.into(), message: message.into() }
+    }
+}

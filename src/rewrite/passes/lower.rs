@@ -1,0 +1,31 @@
+//! [`LowerInterventions`]: every representation, in schema order, spliced in at its site.
+
+use super::source_value;
+use crate::interventions::{Target, lower};
+use crate::ir::Model;
+use crate::rewrite::clone::input_dependent;
+use crate::rewrite::{Cx, Pass, RewriteError};
+use crate::schema::Source;
+
+/// Builds each representation's patch against the current graph and applies it; sources read
+/// the pristine slices that [`super::AddSourceSlices`] made.
+pub struct LowerInterventions;
+
+impl Pass for LowerInterventions {
+    fn name(&self) -> &'static str {
+        "LowerInterventions"
+    }
+
+    fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
+        let dependent = input_dependent(&cx.pristine.graph);
+        for (rep, r) in cx.plan.reps.iter().zip(&cx.sites) {
+            let source_value = match (&rep.source, &r.source_site) {
+                (Source::Run { group, .. }, Some(s)) => Some(source_value(&cx.pristine.graph, *group, &s.value, &dependent)),
+                _ => None,
+            };
+            let patch = lower(&Target { rep, site: &r.site, source_value })?;
+            patch.apply(model);
+        }
+        Ok(())
+    }
+}

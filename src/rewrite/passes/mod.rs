@@ -1,0 +1,11 @@
+//! The passes, one per file, in pipeline order (see [`super::pass`]).
+
+mod lower;
+mod original;
+mod record;
+mod sources;
+
+pub use lower::LowerInterventions;
+pub use original::CloneOriginal;
+pub use record::RecordSchema;
+pub use sources::{AddSourceSlices, source_value};

@@ -1,0 +1,77 @@
+//! [`AddSourceSlices`]: one pristine copy of the graph's needed part per source group.
+
+use crate::ir::{Dim, Graph, Model, Producer, ValueType};
+use crate::onnx::s;
+use crate::rewrite::clone::{clone_nodes, input_dependent};
+use crate::rewrite::{Cx, Pass, Patch, RewriteError};
+use crate::schema::Source;
+use std::collections::BTreeSet;
+
+/// For each source group `g`, clones the input-dependent ancestors of the group's source sites
+/// with values renamed `pvc/source.<g>/...` and graph inputs `source.<g>.<input>`; initializers
+/// and input-independent nodes are shared.
+pub struct AddSourceSlices;
+
+/// The name, in group `g`'s slice, of the pristine value `value`.
+pub fn source_value(g: &Graph, group: usize, value: &str, dependent: &BTreeSet<crate::ir::NodeId>) -> String {
+    match g.producer(value) {
+        Some(Producer::Input(_)) => format!("source.{group}.{value}"),
+        Some(Producer::Node(n, _)) if dependent.contains(&n) => format!("pvc/source.{group}/{value}"),
+        _ => value.to_string(),
+    }
+}
+
+impl Pass for AddSourceSlices {
+    fn name(&self) -> &'static str {
+        "AddSourceSlices"
+    }
+
+    fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
+        let g = &model.graph;
+        let dependent = input_dependent(g);
+        let mut patches = Vec::new();
+        for group in 0..cx.plan.groups {
+            let needed: Vec<&str> = cx
+                .plan
+                .reps
+                .iter()
+                .zip(&cx.sites)
+                .filter(|(r, _)| matches!(r.source, Source::Run { group: gr, .. } if gr == group))
+                .filter_map(|(_, s)| s.source_site.as_ref().map(|x| x.value.as_str()))
+                .collect();
+            let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(&dependent).copied().collect();
+            let prefix = format!("pvc/source.{group}/");
+            let out = |v: &str| format!("{prefix}{v}");
+            let inp = |v: &str| source_value(g, group, v, &dependent);
+            let mut patch = Patch::new("source-slice", None);
+            patch.nodes = clone_nodes(g, &nodes, &prefix, &out, &inp);
+            let mut read: BTreeSet<String> = patch.nodes.iter().flat_map(|n| n.input.iter().cloned()).collect();
+            read.extend(needed.iter().map(|v| v.to_string()));
+            for v in &g.inputs {
+                let name = s(&v.name);
+                if read.contains(name) || read.contains(&format!("source.{group}.{name}")) {
+                    patch.inputs.push(renamed_input(v, group));
+                }
+            }
+            patches.push(patch);
+        }
+        for p in patches {
+            p.apply(model);
+        }
+        Ok(())
+    }
+}
+
+fn renamed_input(v: &crate::onnx::pb::ValueInfoProto, group: usize) -> crate::onnx::pb::ValueInfoProto {
+    let mut ty = ValueType::from_value_info(v);
+    if let Some(dims) = &mut ty.shape {
+        for d in dims.iter_mut() {
+            if let Dim::Named(p) = d
+                && p != "?"
+            {
+                *p = format!("source_{group}_{p}");
+            }
+        }
+    }
+    ty.to_value_info(&format!("source.{group}.{}", s(&v.name)))
+}

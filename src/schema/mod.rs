@@ -1,0 +1,36 @@
+//! Intervention schemas: pyvene's own formats to a validated [`Plan`].
+//!
+//! Accepted forms: pyvene's saved `config.json` (positional representations, class-string
+//! intervention types) or its directory; the dict forms of pyvene's documentation, alone or
+//! under `"representations"`; plus top-level `unit_locations` and `subspaces` in pyvene's
+//! `forward()` formats and a `"weights"` safetensors file. Errors name the JSON path.
+
+mod error;
+mod json;
+mod locations;
+mod parse;
+mod plan;
+mod weights;
+
+pub use error::SchemaError;
+pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
+
+use std::path::Path;
+
+impl Plan {
+    /// Reads a schema file, or a pyvene save directory (its `config.json`).
+    pub fn from_path(path: &Path) -> Result<Plan, SchemaError> {
+        let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| SchemaError::new("(file)", format!("cannot read {}: {e}", file.display())))?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        Plan::from_json(&text, dir)
+    }
+
+    /// Parses schema text; `dir` anchors relative paths such as `"weights"`.
+    pub fn from_json(text: &str, dir: &Path) -> Result<Plan, SchemaError> {
+        let doc: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
+        parse::parse(&doc, dir)
+    }
+}

@@ -1,0 +1,306 @@
+//! Raw JSON (any of the accepted forms) to a validated [`Plan`].
+
+use super::json::At;
+use super::locations::{self, Locs};
+use super::plan::{Dims, Kind, Plan, Positions, Rep, Source};
+use super::weights::Weights;
+use super::SchemaError;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Field order of pyvene's `RepresentationConfig` namedtuple, as saved configs list them.
+const FIELDS: [&str; 14] = [
+    "layer",
+    "component",
+    "unit",
+    "max_number_of_units",
+    "low_rank_dimension",
+    "intervention_type",
+    "intervention",
+    "subspace_partition",
+    "group_key",
+    "intervention_link_key",
+    "moe_key",
+    "source_representation",
+    "hidden_source_representation",
+    "latent_dim",
+];
+
+/// Top-level keys of a schema, which a single-representation document also carries.
+const TOP: [&str; 11] = [
+    "representations",
+    "unit_locations",
+    "subspaces",
+    "weights",
+    "model_type",
+    "mode",
+    "intervention_types",
+    "intervention_dimensions",
+    "intervention_constant_sources",
+    "sorted_keys",
+    "transformers_version",
+];
+
+/// Keys a representation dict may carry.
+const EXTRA: [&str; 2] = ["interchange_dim", "source_representations"];
+
+/// One representation with its fields looked up by name, whatever form it came in.
+struct RawRep<'a> {
+    at: At<'a>,
+    fields: Vec<(&'static str, At<'a>)>,
+}
+
+impl<'a> RawRep<'a> {
+    fn get(&self, key: &str) -> Option<&At<'a>> {
+        self.fields.iter().find(|(k, v)| *k == key && !v.v.is_null()).map(|(_, v)| v)
+    }
+}
+
+/// Parses and validates a schema document; `dir` anchors relative weight paths.
+pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
+    let root = At::root(doc);
+    if !doc.is_object() {
+        return Err(root.err("a schema is a JSON object"));
+    }
+    if let Some(mode) = root.get("mode")
+        && mode.str()? != "parallel"
+    {
+        return Err(mode.err(format!("mode `{}` is not supported yet; use \"parallel\"", mode.str()?)));
+    }
+    let raws = representations(&root)?;
+    let n = raws.len();
+    let weights = Weights::load(&root, dir)?;
+    let locs = locations::unit_locations(&root, n)?;
+    let subspaces = locations::subspaces(&root, n)?;
+    let types = root.get("intervention_types");
+    let dims = root.get("intervention_dimensions");
+    let mut reps = Vec::with_capacity(n);
+    let mut keyed = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        let kind = kind_of(raw, types.as_ref(), i)?;
+        let layer = raw.get("layer").map(At::int).transpose()?.unwrap_or(0);
+        let component = match raw.get("component") {
+            Some(c) => c.str()?.to_string(),
+            None => "block_output".to_string(),
+        };
+        check_unit(raw)?;
+        let max_units = raw.get("max_number_of_units").map(At::index).transpose()?.unwrap_or(1);
+        if max_units == 0 {
+            return Err(raw.get("max_number_of_units").unwrap().err("must be at least 1"));
+        }
+        let partition = raw.get("subspace_partition").map(partition).transpose()?;
+        let idim = interchange_dim(raw, dims.as_ref(), i)?;
+        let dims = select_dims(&raw.at, subspaces[i].clone(), partition, idim)?;
+        let loc = locs.as_ref().map(|l| l[i].clone());
+        let constant = constant_source(raw, &weights, i, kind)?;
+        let (positions, source) = sources(raw, kind, loc, constant)?;
+        if let Source::Run { .. } = source {
+            keyed.push((i, raw.get("group_key").map(At::int).transpose()?));
+        }
+        reps.push(Rep { index: i, at: raw.at.path.clone(), layer, component, max_units, kind, positions, dims, source });
+    }
+    let groups = assign_groups(&mut reps, &keyed, &raws)?;
+    let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
+    Ok(Plan { model_type, reps, groups, json: doc.clone() })
+}
+
+fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {
+    let list: Vec<At<'a>> = match root.get("representations") {
+        None if root.v.get("component").is_some() => vec![root.clone()],
+        None => return Ok(vec![]),
+        Some(r) if r.v.is_object() => vec![r],
+        Some(r) => r.items()?,
+    };
+    list.into_iter()
+        .map(|at| {
+            if at.v.is_array() {
+                let items = at.items()?;
+                if items.len() > FIELDS.len() {
+                    return Err(at.err(format!("a positional representation has at most {} fields", FIELDS.len())));
+                }
+                let fields = FIELDS.iter().copied().zip(items).collect();
+                Ok(RawRep { at, fields })
+            } else if let Some(map) = at.v.as_object() {
+                let mut fields = Vec::new();
+                for key in map.keys() {
+                    if at.path.is_empty() && TOP.contains(&key.as_str()) {
+                        continue;
+                    }
+                    let known = FIELDS.iter().chain(EXTRA.iter()).find(|f| **f == key.as_str());
+                    let Some(&k) = known else {
+                        let at_key = at.get(key).unwrap_or(at.clone());
+                        return Err(at_key.err(format!("unknown field; expected one of {}", FIELDS.join(", "))));
+                    };
+                    if let Some(v) = at.get(key) {
+                        fields.push((k, v));
+                    }
+                }
+                Ok(RawRep { at, fields })
+            } else {
+                Err(at.err("a representation is an object or a positional list"))
+            }
+        })
+        .collect()
+}
+
+fn check_unit(raw: &RawRep) -> Result<(), SchemaError> {
+    let Some(u) = raw.get("unit") else { return Ok(()) };
+    match u.str()? {
+        "pos" => Ok(()),
+        other @ ("h" | "h.pos" | "t") => {
+            Err(u.err(format!("unit `{other}` is not supported yet; supported: pos")))
+        }
+        other => Err(u.err(format!("unknown unit `{other}`; pyvene's units are pos, h, h.pos, t"))),
+    }
+}
+
+fn kind_of(raw: &RawRep, types: Option<&At>, i: usize) -> Result<Kind, SchemaError> {
+    let named = raw.get("intervention_type").or(raw.get("intervention")).cloned();
+    let from_top = types.and_then(|t| if t.v.is_array() { t.at(i) } else { Some(t.clone()) });
+    let Some(at) = named.or(from_top) else { return Ok(Kind::Vanilla) };
+    let text = at.str()?;
+    let bare = text.trim_start_matches("<class '").trim_end_matches("'>");
+    let bare = bare.rsplit('.').next().unwrap_or(bare);
+    let key = bare.trim_end_matches("Intervention").to_ascii_lowercase();
+    Ok(match key.as_str() {
+        "zero" => Kind::Zero,
+        "vanilla" | "interchange" => Kind::Vanilla,
+        "addition" | "add" => Kind::Addition,
+        "subtraction" | "subtract" => Kind::Subtraction,
+        "collect" => Kind::Collect,
+        "noise" => Kind::Noise,
+        "skip" => Kind::Skip,
+        "rotatedspace" | "boundlessrotatedspace" | "sigmoidmaskrotatedspace" | "sigmoidmask"
+        | "lowrankrotatedspace" | "pcarotatedspace" | "autoencoder" | "jumpreluautoencoder"
+        | "loreft" => {
+            return Err(at.err(format!("intervention `{bare}` is not supported yet (trained interventions are planned)")));
+        }
+        _ => {
+            return Err(at.err(format!(
+                "unknown intervention `{text}`; supported: zero, vanilla, addition, subtraction, collect, noise, skip"
+            )));
+        }
+    })
+}
+
+fn partition(at: &At) -> Result<Vec<Vec<usize>>, SchemaError> {
+    at.items()?
+        .iter()
+        .map(|p| {
+            let v = p.ints()?;
+            if v.iter().any(|x| *x < 0) {
+                return Err(p.err("negative index"));
+            }
+            let v: Vec<usize> = v.into_iter().map(|x| x as usize).collect();
+            if v.len() == 2 {
+                if v[0] >= v[1] {
+                    return Err(p.err(format!("empty range [{}, {})", v[0], v[1])));
+                }
+                Ok((v[0]..v[1]).collect())
+            } else {
+                Ok(v)
+            }
+        })
+        .collect()
+}
+
+fn interchange_dim(raw: &RawRep, dims: Option<&At>, i: usize) -> Result<Option<usize>, SchemaError> {
+    if let Some(d) = raw.get("interchange_dim") {
+        return d.index().map(Some);
+    }
+    match dims.and_then(|d| d.at(i)) {
+        Some(d) if !d.v.is_null() => d.index().map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn select_dims(
+    at: &At,
+    subspaces: Option<Vec<Vec<usize>>>,
+    partition: Option<Vec<Vec<usize>>>,
+    idim: Option<usize>,
+) -> Result<Dims, SchemaError> {
+    let Some(rows) = subspaces else { return Ok(Dims::Prefix(idim)) };
+    let expand = |row: &Vec<usize>| -> Result<Vec<usize>, SchemaError> {
+        let Some(parts) = &partition else { return Ok(row.clone()) };
+        let mut out = Vec::new();
+        for &id in row {
+            let p = parts.get(id).ok_or_else(|| {
+                SchemaError::new(format!("{}.subspace_partition", at.path), format!("subspace id {id} has no partition ({} defined)", parts.len()))
+            })?;
+            out.extend(p);
+        }
+        Ok(out)
+    };
+    let rows: Vec<Vec<usize>> = rows.iter().map(expand).collect::<Result<_, _>>()?;
+    if rows.iter().all(|r| *r == rows[0]) {
+        return Ok(Dims::Shared(rows[0].clone()));
+    }
+    if rows.iter().all(|r| r.len() == rows[0].len()) {
+        let union: BTreeSet<usize> = rows.iter().flatten().copied().collect();
+        return Ok(Dims::Shared(union.into_iter().collect()));
+    }
+    Ok(Dims::PerExample(rows))
+}
+
+fn constant_source(raw: &RawRep, weights: &Weights, i: usize, kind: Kind) -> Result<Option<Vec<f32>>, SchemaError> {
+    let inline = raw.get("source_representation").map(At::floats).transpose()?;
+    let stored = weights.get(i, "source_representation");
+    let hidden = raw.get("hidden_source_representation").is_some_and(|h| h.v.as_bool() == Some(true));
+    let v = inline.or(stored);
+    if v.is_none() && hidden && kind.takes_source() {
+        return Err(raw.at.err(format!(
+            "its source_representation was saved separately (hidden_source_representation): give it as tensor `{i}.source_representation` in the schema's \"weights\" file"
+        )));
+    }
+    if v.is_some() && !kind.takes_source() {
+        let at = raw.get("source_representation").cloned().unwrap_or(raw.at.clone());
+        return Err(at.err(format!("{} takes no source_representation", kind.class())));
+    }
+    Ok(v)
+}
+
+fn sources(raw: &RawRep, kind: Kind, loc: Option<Locs>, constant: Option<Vec<f32>>) -> Result<(Positions, Source), SchemaError> {
+    if let Some(c) = constant {
+        let base = loc.map_or(Positions::All, |l| l.base);
+        return Ok((base, Source::Constant(c)));
+    }
+    if !kind.takes_source() {
+        return Ok((loc.map_or(Positions::All, |l| l.base), Source::None));
+    }
+    match loc {
+        None if kind == Kind::Vanilla || kind == Kind::Skip => {
+            Ok((Positions::Runtime, Source::Run { group: 0, positions: Positions::Runtime }))
+        }
+        None => Ok((Positions::All, Source::Run { group: 0, positions: Positions::All })),
+        Some(Locs { source: None, base }) => {
+            if kind == Kind::Skip {
+                return Err(raw.at.err("SkipIntervention needs a source run: give \"sources->base\" locations"));
+            }
+            Ok((base, Source::Runtime))
+        }
+        Some(Locs { source: Some(s), base }) => Ok((base, Source::Run { group: 0, positions: s })),
+    }
+}
+
+/// Numbers source groups: by ascending `group_key` when set (on all or none), else one group
+/// per source-run representation in schema order.
+fn assign_groups(reps: &mut [Rep], keyed: &[(usize, Option<i64>)], raws: &[RawRep]) -> Result<usize, SchemaError> {
+    let with_key = keyed.iter().filter(|(_, k)| k.is_some()).count();
+    if with_key != 0 && with_key != keyed.len() {
+        let (i, _) = keyed.iter().find(|(_, k)| k.is_none()).unwrap();
+        return Err(raws[*i].at.err("group_key must be set on every representation that takes a source run, or on none"));
+    }
+    let keys: BTreeSet<i64> = keyed.iter().filter_map(|(_, k)| *k).collect();
+    for (n, (i, key)) in keyed.iter().enumerate() {
+        let g = match key {
+            Some(k) => keys.iter().position(|x| x == k).unwrap(),
+            None => n,
+        };
+        if let Source::Run { group, .. } = &mut reps[*i].source {
+            *group = g;
+        }
+    }
+    Ok(if with_key > 0 { keys.len() } else { keyed.len() })
+}

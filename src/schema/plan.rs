@@ -1,0 +1,124 @@
+//! The validated plan: what to do at which site, with every pyvene shorthand resolved.
+
+/// An intervention kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Set the selection to zero.
+    Zero,
+    /// Replace the selection by the source (interchange).
+    Vanilla,
+    /// Add the source to the selection (steering).
+    Addition,
+    /// Subtract the source from the selection.
+    Subtraction,
+    /// Leave the selection and expose it as `collected.<i>`.
+    Collect,
+    /// Add pyvene's fixed seeded noise (causal tracing).
+    Noise,
+    /// Replace the module's output by its input (taken from the source run).
+    Skip,
+}
+
+impl Kind {
+    /// pyvene's class name.
+    pub fn class(self) -> &'static str {
+        match self {
+            Kind::Zero => "ZeroIntervention",
+            Kind::Vanilla => "VanillaIntervention",
+            Kind::Addition => "AdditionIntervention",
+            Kind::Subtraction => "SubtractionIntervention",
+            Kind::Collect => "CollectIntervention",
+            Kind::Noise => "NoiseIntervention",
+            Kind::Skip => "SkipIntervention",
+        }
+    }
+
+    /// Whether the kind reads a source at all.
+    pub fn takes_source(self) -> bool {
+        matches!(self, Kind::Vanilla | Kind::Addition | Kind::Subtraction | Kind::Skip)
+    }
+}
+
+/// Which positions (units) an intervention touches on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Positions {
+    /// The whole tensor (pyvene's `None`).
+    All,
+    /// Fixed positions: one row shared by every example, or one row per example.
+    Fixed(Vec<Vec<i64>>),
+    /// Given at run time as an int64 input `[batch, units]`.
+    Runtime,
+}
+
+/// Which hidden dimensions are touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dims {
+    /// `[..., :n]`, or everything when `None`.
+    Prefix(Option<usize>),
+    /// These columns for every example.
+    Shared(Vec<usize>),
+    /// Per example, these columns.
+    PerExample(Vec<Vec<usize>>),
+}
+
+/// Where an intervention's source comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// No source (Zero, Collect, Noise).
+    None,
+    /// A source forward pass: source group `group`, at these positions.
+    Run {
+        /// Source group, counted from 0 in group_key order.
+        group: usize,
+        /// Source-side positions.
+        positions: Positions,
+    },
+    /// A constant vector (`source_representation`).
+    Constant(Vec<f32>),
+    /// An activation given at run time as input `source_representations.<i>`.
+    Runtime,
+}
+
+/// One validated representation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rep {
+    /// Index in the schema.
+    pub index: usize,
+    /// JSON path of the representation, for errors.
+    pub at: String,
+    /// Layer that fills `{layer}` in abstract components.
+    pub layer: i64,
+    /// Component as written.
+    pub component: String,
+    /// pyvene's `max_number_of_units`.
+    pub max_units: usize,
+    /// The intervention.
+    pub kind: Kind,
+    /// Base-side positions.
+    pub positions: Positions,
+    /// Hidden dimensions touched.
+    pub dims: Dims,
+    /// The source.
+    pub source: Source,
+}
+
+/// A validated schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Model type named by the schema (`gpt2`, a pyvene class string), if any.
+    pub model_type: Option<String>,
+    /// Representations in schema order.
+    pub reps: Vec<Rep>,
+    /// Number of source groups (source inputs `source.<g>.*`).
+    pub groups: usize,
+    /// The schema as given, recorded in the patched model's metadata.
+    pub json: serde_json::Value,
+}
+
+impl Plan {
+    /// Whether the plan does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.reps.is_empty()
+    }
+}

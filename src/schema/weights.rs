@@ -1,0 +1,43 @@
+//! The schema's weights: a safetensors file whose tensor `<i>.<name>` is representation i's
+//! parameter.
+
+use super::json::At;
+use super::SchemaError;
+use std::path::Path;
+
+/// Loaded weights, by name.
+#[derive(Debug, Default)]
+pub struct Weights {
+    tensors: Vec<(String, Vec<f32>)>,
+}
+
+impl Weights {
+    /// Loads `"weights"` (a path relative to `dir`), if the schema names one.
+    pub fn load(root: &At, dir: &Path) -> Result<Weights, SchemaError> {
+        let Some(at) = root.get("weights") else { return Ok(Weights::default()) };
+        let rel = at.str()?;
+        let path = dir.join(rel);
+        let bytes = std::fs::read(&path).map_err(|e| at.err(format!("cannot read `{}`: {e}", path.display())))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| at.err(format!("`{}` is not a safetensors file: {e}", path.display())))?;
+        let mut tensors = Vec::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let vals: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+                safetensors::Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+                safetensors::Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                safetensors::Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                other => return Err(at.err(format!("tensor `{name}` has unsupported type {other:?}"))),
+            };
+            tensors.push((name, vals));
+        }
+        Ok(Weights { tensors })
+    }
+
+    /// Representation `i`'s parameter `name`, flattened.
+    pub fn get(&self, i: usize, name: &str) -> Option<Vec<f32>> {
+        let key = format!("{i}.{name}");
+        self.tensors.iter().find(|(n, _)| *n == key).map(|(_, v)| v.clone())
+    }
+}
