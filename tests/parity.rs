@@ -24,8 +24,17 @@ fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Resul
     Ok(out)
 }
 
-/// Runs one case on every model it lists; returns failures as text.
-fn run_case(case_dir: &Path) -> Vec<String> {
+/// One patched model with the case's inputs and pyvene's outputs, for the Python check.
+struct Written {
+    label: String,
+    model: std::path::PathBuf,
+    inputs: std::path::PathBuf,
+    expected: std::path::PathBuf,
+}
+
+/// Runs one case on every model it lists (patched models are written under `out`); returns
+/// failures as text.
+fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<String> {
     let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
     let name = case_dir.file_name().unwrap().to_string_lossy().to_string();
     let original = case["original"].as_bool().unwrap_or(false);
@@ -34,9 +43,10 @@ fn run_case(case_dir: &Path) -> Vec<String> {
     let mut failures = Vec::new();
     for m in case["models"].as_array().unwrap() {
         let model = util::models().join(m.as_str().unwrap());
-        let dir = util::tempdir();
         let label = format!("{name} on {}", m.as_str().unwrap());
-        let patched = match patch(case_dir, &model, original, dir.path()) {
+        let dir = out.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let patched = match patch(case_dir, &model, original, &dir) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(format!("{label}: rewrite failed: {e}"));
@@ -50,6 +60,12 @@ fn run_case(case_dir: &Path) -> Vec<String> {
                 continue;
             }
         };
+        written.push(Written {
+            label: label.clone(),
+            model: patched.clone(),
+            inputs: case_dir.join(case["inputs"].as_str().unwrap()),
+            expected: case_dir.join(case["expected"].as_str().unwrap()),
+        });
         for (out_name, want) in &expected {
             match util::get(&outputs, out_name) {
                 None => failures.push(format!("{label}: no output `{out_name}`")),
@@ -64,11 +80,26 @@ fn run_case(case_dir: &Path) -> Vec<String> {
     failures
 }
 
-#[test]
-fn every_case_matches_pyvene_on_tract() {
+fn case_dirs() -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(util::models().join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
     assert!(dirs.len() >= 20, "expected the recorded cases, found {}", dirs.len());
-    let failures: Vec<String> = dirs.iter().flat_map(|d| run_case(d)).collect();
+    dirs
+}
+
+/// Every case, on tract; then every patched model through `models/check_patched.py`
+/// (`onnx.checker` with full_check, and Python onnxruntime against pyvene's numbers).
+#[test]
+fn every_case_matches_pyvene_on_tract_and_passes_onnx_checker() {
+    let out = util::tempdir();
+    let mut written = Vec::new();
+    let failures: Vec<String> = case_dirs().iter().flat_map(|d| run_case(d, out.path(), &mut written)).collect();
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    let manifest: Vec<serde_json::Value> = written
+        .iter()
+        .map(|w| serde_json::json!({"label": w.label, "model": w.model, "inputs": w.inputs, "expected": w.expected}))
+        .collect();
+    let path = out.path().join("manifest.json");
+    std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    util::python_check(&path);
 }

@@ -40,3 +40,28 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn pvc() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_pvc"))
 }
+
+/// Whether a missing optional tool must fail the test (CI sets `PVC_REQUIRE_PYTHON=1`).
+fn required(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1")
+}
+
+/// Runs `models/check_patched.py` on a manifest of patched models. Skips, with a printed
+/// reason, when Python's `onnx`/`onnxruntime` are missing, unless `PVC_REQUIRE_PYTHON=1`.
+pub fn python_check(manifest: &Path) {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import onnx, onnxruntime, safetensors, numpy"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(!required("PVC_REQUIRE_PYTHON"), "PVC_REQUIRE_PYTHON=1 but python3 lacks onnx/onnxruntime/safetensors");
+        eprintln!("skipping the onnx.checker/onnxruntime check: pip install onnx==1.23.2 onnxruntime==1.31.1 safetensors numpy");
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(models().join("check_patched.py"))
+        .arg(manifest)
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "check_patched.py failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+}

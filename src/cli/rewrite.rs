@@ -19,8 +19,9 @@ pub struct Args {
     /// Also output `original.<name>`: the un-intervened outputs, computed in the same graph.
     #[arg(long)]
     original: bool,
-    /// How external data follows the model into another directory.
-    #[arg(long, value_enum, default_value_t = ExternalData::Link)]
+    /// How external data follows the model into another directory (writing next to the input
+    /// moves no data at all).
+    #[arg(long, value_enum, default_value_t = ExternalData::Copy)]
     external_data: ExternalData,
     /// Check the graph after every pass.
     #[arg(long)]
@@ -32,10 +33,10 @@ pub struct Args {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ExternalData {
-    /// Hard-link the data files next to the output (copy across file systems).
-    Link,
     /// Copy the data files next to the output.
     Copy,
+    /// Hard-link the data files next to the output (instant; onnx.checker rejects hard links).
+    Link,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 /// How external data files follow a model saved into another directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DataPolicy {
-    /// Hard-link each data file next to the output (instant, no extra disk); copy across devices.
+    /// Copy each data file next to the output. The default: `onnx.checker` rejects data files
+    /// with several hard links as a possible hard-link attack.
     #[default]
-    Link,
-    /// Copy each data file next to the output.
     Copy,
+    /// Hard-link each data file next to the output (instant, no extra disk; copies across file
+    /// systems). ONNX Runtime loads such models; `onnx.checker` refuses them.
+    Link,
 }
 
 /// Options for [`save`](SaveOptions::save).
