@@ -4,3 +4,5 @@ mod util;
 
 mod module_map;
 mod parity;
+mod rewrite_cli;
+mod dtypes;

@@ -33,11 +33,11 @@ pub fn collected_name(i: usize) -> String {
 pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let rep = t.rep;
     let i = rep.index;
-    let err = |field: &str, m: String| InterventionError::new(format!("{}{field}", rep.at), m);
+    let err = |field: &str, m: String| InterventionError::new(rep.field(field), m);
     let doc = format!("pvc: {} ({}) at {} [{}]", rep.kind.class(), rep.at, rep.component, t.site.via);
     let mut b = Builder::new(&format!("pvc/rep{i}"), &doc);
     let elem = t.site.ty.elem.unwrap_or(DataType::Float as i32);
-    let geo = Geometry::of(t.site).map_err(|m| err(".component", m))?;
+    let geo = Geometry::of(t.site).map_err(|m| err("component", m))?;
     let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
     let x = geo.enter(&mut b, &input);
     let sel = Selection::build(&mut b, &rep.positions, &format!("unit_locations.{i}.base"));
@@ -53,7 +53,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask = dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| err("", m))?;
+    let mask = dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| InterventionError::new(format!("subspaces[{i}]"), m))?;
     let new = match rep.kind {
         Kind::Zero => {
             let zero = scalar(&mut b, elem, 0.0);
@@ -67,9 +67,9 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         }
         Kind::Noise => {
             if units != Some(4) {
-                return Err(err("", "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into()));
+                return Err(err("unit_locations", "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into()));
             }
-            let d = geo.width.ok_or_else(|| err(".component", "the site's width is unknown".into()))?;
+            let d = geo.width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
             let mut vals = noise::pyvene_noise(d);
             if let Some(keep) = dims_keep(&rep.dims, d) {
                 for (j, v) in vals.iter_mut().enumerate() {
@@ -143,7 +143,7 @@ fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<
     let i = rep.index;
     match &rep.source {
         Source::Constant(v) => {
-            let at = format!("{}.source_representation", rep.at);
+            let at = rep.field("source_representation");
             if let Some(d) = geo.width
                 && v.len() != d
             {

@@ -35,7 +35,9 @@ pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
 }
 
 fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
-    let bytes = encode_model(&model.to_proto());
+    let mut proto = model.to_proto();
+    let swapped = swap_bf16(&mut proto);
+    let bytes = encode_model(&proto);
     let onnx = tract_onnx::onnx();
     let proto = onnx.proto_model_for_read(&mut &bytes[..])?;
     let dir = model.dir();
@@ -45,10 +47,55 @@ fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
     for node in parsed.nodes() {
         for (slot, outlet) in node.outputs.iter().enumerate() {
             let Some(label) = parsed.outlet_label(OutletId::new(node.id, slot)) else { continue };
-            out.push((label.to_string(), fact_type(&outlet.fact)));
+            let mut ty = fact_type(&outlet.fact);
+            if swapped && ty.elem == Some(DataType::Float16 as i32) {
+                ty.elem = Some(DataType::Bfloat16 as i32);
+            }
+            out.push((label.to_string(), ty));
         }
     }
     Ok(out)
+}
+
+/// tract has no bfloat16. Shapes do not depend on it, so a model that uses bfloat16 and no
+/// float16 is typed as float16 (same element size) and the result mapped back.
+fn swap_bf16(proto: &mut crate::onnx::pb::ModelProto) -> bool {
+    use crate::onnx::pb::type_proto::Value;
+    let (bf, f16) = (DataType::Bfloat16 as i32, DataType::Float16 as i32);
+    let Some(g) = proto.graph.as_mut() else { return false };
+    let uses = |g: &crate::onnx::pb::GraphProto, elem: i32| {
+        g.initializer.iter().any(|t| t.data_type == Some(elem))
+            || g.input.iter().chain(&g.output).chain(&g.value_info).any(|v| {
+                matches!(v.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(Value::TensorType(t)) if t.elem_type == Some(elem))
+            })
+    };
+    if !uses(g, bf) || uses(g, f16) {
+        return false;
+    }
+    let fix = |d: &mut Option<i32>| {
+        if *d == Some(bf) {
+            *d = Some(f16);
+        }
+    };
+    for t in &mut g.initializer {
+        fix(&mut t.data_type);
+    }
+    for v in g.input.iter_mut().chain(g.output.iter_mut()).chain(g.value_info.iter_mut()) {
+        if let Some(Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            fix(&mut t.elem_type);
+        }
+    }
+    for n in &mut g.node {
+        for a in &mut n.attribute {
+            if let Some(t) = a.t.as_mut() {
+                fix(&mut t.data_type);
+            }
+            if crate::onnx::s(&a.name) == "to" && a.i == Some(i64::from(bf)) {
+                a.i = Some(i64::from(f16));
+            }
+        }
+    }
+    true
 }
 
 fn fact_type(fact: &InferenceFact) -> ValueType {

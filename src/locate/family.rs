@@ -70,6 +70,10 @@ pub struct Family {
     pub anchor: String,
     /// Components by pyvene name.
     pub components: BTreeMap<String, ComponentRule>,
+    /// Module (relative to the root) holding the learned position table, if the family has one;
+    /// its row count bounds static positions.
+    #[serde(default)]
+    pub position_table: Option<String>,
     /// Rules for node-less modules.
     #[serde(default)]
     pub nodeless: Vec<NodelessRule>,

@@ -113,6 +113,22 @@ impl Locator {
         Ok(site)
     }
 
+    /// The number of positions the model can address, from the family's learned position table
+    /// (GPT-2's `wpe`), with the module that says so.
+    pub fn max_positions(&self, graph: &crate::ir::Graph) -> Option<(usize, String)> {
+        let table = self.family.as_ref()?.position_table.as_ref()?;
+        let path = format!("{}{table}", self.root);
+        let m = self.modules.get(&path)?;
+        m.nodes.iter().find_map(|&n| {
+            let p = &graph.node(n).proto;
+            if s(&p.op_type) != "Gather" {
+                return None;
+            }
+            let rows = *graph.initializer(p.input.first()?)?.dims.first()?;
+            Some((usize::try_from(rows).ok()?, path.clone()))
+        })
+    }
+
     fn resolve_module(&self, path: &str, hook: Hook, spelled: &str) -> Result<Site, LocateError> {
         let side = if hook == Hook::Input { "input" } else { "output" };
         if let Some(m) = self.modules.get(path).filter(|m| !m.nodes.is_empty()) {

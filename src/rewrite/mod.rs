@@ -59,7 +59,7 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
     {
         return Err(crate::schema::SchemaError::new("model_type", format!("unknown model type `{t}`")).into());
     }
-    let sites = sites::resolve(&loc, plan)?;
+    let sites = sites::resolve(&loc, &model.graph, plan)?;
     let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original };
     let passes: [&dyn Pass; 4] =
         [&passes::AddSourceSlices, &passes::CloneOriginal, &passes::LowerInterventions, &passes::RecordSchema];

@@ -14,10 +14,11 @@ pub struct Resolved {
 }
 
 /// Resolves the sites of every representation of `plan`; errors name the JSON path.
-pub fn resolve(loc: &Locator, plan: &Plan) -> Result<Vec<Resolved>, RewriteError> {
+pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<Vec<Resolved>, RewriteError> {
+    let limit = loc.max_positions(graph);
     let mut out = Vec::with_capacity(plan.reps.len());
     for rep in &plan.reps {
-        let at = format!("{}.component", rep.at);
+        let at = rep.field("component");
         let site = loc.resolve(&rep.component, rep.layer).map_err(|source| RewriteError::Locate { at: at.clone(), source })?;
         let source_site = match (&rep.source, rep.kind) {
             (Source::Run { .. }, Kind::Skip) => Some(skip_input(loc, &site, &at)?),
@@ -30,10 +31,38 @@ pub fn resolve(loc: &Locator, plan: &Plan) -> Result<Vec<Resolved>, RewriteError
                 source: crate::locate::LocateError::NoTensor { module: rep.component.clone(), side: "output (Skip replaces a module's output)".into() },
             });
         }
+        check_positions(rep, &site, limit.as_ref())?;
         out.push(Resolved { site, source_site });
     }
     check_conflicts(&plan.reps, &out)?;
     Ok(out)
+}
+
+/// Static positions must exist: below a fixed sequence length, and below the number of rows of
+/// the model's position table when it has one.
+fn check_positions(rep: &Rep, site: &Site, limit: Option<&(usize, String)>) -> Result<(), RewriteError> {
+    let seq = match site.ty.shape.as_ref().and_then(|s| s.get(1)) {
+        Some(crate::ir::Dim::Fixed(n)) => Some((*n as usize, format!("`{}` has {n} positions", site.value))),
+        _ => None,
+    };
+    let bound = seq.or_else(|| limit.map(|(n, m)| (*n, format!("the model has {n} positions ({m})"))));
+    let Some((max, why)) = bound else { return Ok(()) };
+    let mut sides = vec![("base", &rep.positions)];
+    if let Source::Run { positions, .. } = &rep.source {
+        sides.push(("source", positions));
+    }
+    for (side, p) in sides {
+        if let Positions::Fixed(rows) = p
+            && let Some(bad) = rows.iter().flatten().find(|&&v| v as usize >= max)
+        {
+            return Err(crate::interventions::InterventionError::new(
+                format!("unit_locations ({side} side of {})", rep.at),
+                format!("position {bad} is out of range: {why}"),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn skip_input(loc: &Locator, site: &Site, at: &str) -> Result<Site, RewriteError> {

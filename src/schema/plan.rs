@@ -103,6 +103,13 @@ pub struct Rep {
     pub source: Source,
 }
 
+impl Rep {
+    /// JSON path of one of this representation's fields.
+    pub fn field(&self, name: &str) -> String {
+        if self.at.is_empty() { name.to_string() } else { format!("{}.{name}", self.at) }
+    }
+}
+
 /// A validated schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {

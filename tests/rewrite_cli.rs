@@ -1,0 +1,197 @@
+//! `pvc rewrite` as a user runs it: bad schemas fail early with the JSON path and write
+//! nothing; good ones are deterministic, keep the dtype, and share the un-intervened prefix.
+
+use crate::util;
+use pvc::ir::Model;
+use pvc::onnx::{pb, s};
+use std::path::{Path, PathBuf};
+
+/// Runs `pvc rewrite MODEL <schema> -o OUT` with `schema` written to a temp file; returns
+/// (exit code, stderr, output path).
+fn rewrite(model: &str, schema: &str, extra: &[&str]) -> (i32, String, PathBuf, tempfile::TempDir) {
+    let dir = util::tempdir();
+    let schema_path = dir.path().join("schema.json");
+    std::fs::write(&schema_path, schema).unwrap();
+    let out = dir.path().join("out.onnx");
+    let o = util::pvc()
+        .arg("rewrite")
+        .arg(util::model(model))
+        .arg(&schema_path)
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned(), out, dir)
+}
+
+/// Asserts a clean failure: exit code 2, one `error:` line mentioning every `needle`, no output.
+fn fails(model: &str, schema: &str, needles: &[&str]) {
+    let (code, err, out, _dir) = rewrite(model, schema, &[]);
+    assert_eq!(code, 2, "expected failure, stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert!(!out.exists(), "nothing may be written on error");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_component_lists_the_nearest_paths() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"component": "transformer.h[1].mpl.output", "intervention": "ZeroIntervention"}"#,
+        &["component", "unknown component `transformer.h[1].mpl.output`", "nearest: `transformer.h[1].mlp.output`"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 0, "component": "mlp_ouptut", "intervention_type": "zero"}]}"#,
+        &["representations[0].component", "`mlp_output`"],
+    );
+}
+
+#[test]
+fn unsupported_unit_and_intervention_are_named() {
+    fails("gpt2_legacy.onnx", r#"{"representations": [{"component": "block_output", "unit": "h"}]}"#, &[
+        "representations[0].unit",
+        "unit `h` is not supported yet",
+    ]);
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "intervention_type": "RotatedSpaceIntervention"}]}"#,
+        &["representations[0].intervention_type", "not supported yet"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "intervention_type": "FooIntervention"}]}"#,
+        &["representations[0].intervention_type", "unknown intervention"],
+    );
+    fails("gpt2_legacy.onnx", r#"{"representations": [{"component": "block_output", "colour": 3}]}"#, &[
+        "representations[0].colour",
+        "unknown field",
+    ]);
+    fails("gpt2_legacy.onnx", r#"{"mode": "serial", "representations": [{"component": "block_output"}]}"#, &[
+        "mode",
+        "serial",
+    ]);
+}
+
+#[test]
+fn static_location_out_of_range() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "zero"}], "unit_locations": {"base": 40}}"#,
+        &["unit_locations", "position 40 is out of range", "32 positions"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "zero"}], "unit_locations": {"base": -1}}"#,
+        &["unit_locations", "negative"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "zero"}], "unit_locations": {"base": 1}, "subspaces": [[[70]]]}"#,
+        &["subspaces[0]", "column 70 is out of range"],
+    );
+}
+
+#[test]
+fn vector_of_the_wrong_size() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "addition", "source_representation": [1.0, 2.0, 3.0]}], "unit_locations": null}"#,
+        &["representations[0].source_representation", "has 3 values", "64 wide"],
+    );
+}
+
+#[test]
+fn missing_weights_are_reported() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [[0, "block_output", "pos", 1, null, null, null, null, null, null, null, null, true, null]], "intervention_types": ["<class 'pyvene.models.interventions.AdditionIntervention'>"], "unit_locations": {"base": 1}}"#,
+        &["representations[0]", "0.source_representation"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "intervention_type": "addition"}], "weights": "nope.safetensors", "unit_locations": null}"#,
+        &["weights", "nope.safetensors"],
+    );
+}
+
+#[test]
+fn conflicting_interventions_on_one_site() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "zero"}, {"component": "transformer.h[1].mlp.output", "intervention_type": "addition", "source_representation": [0.5]}], "unit_locations": {"base": 2}}"#,
+        &["representations[0] and representations[1] conflict"],
+    );
+}
+
+#[test]
+fn bad_json_and_bad_model_are_one_line_errors() {
+    fails("gpt2_legacy.onnx", "{not json", &["not valid JSON"]);
+    let dir = util::tempdir();
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let (code, err, out, _d) = rewrite(bad.to_str().unwrap(), r#"{"component": "x", "intervention": "zero"}"#, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an ONNX model"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn refuses_to_write_over_the_input() {
+    let dir = util::tempdir();
+    let model = dir.path().join("m.onnx");
+    std::fs::copy(util::model("gpt2_legacy.onnx"), &model).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let o = util::pvc()
+        .args(["rewrite", model.to_str().unwrap()])
+        .arg(util::models().join("../rewrites/examples/zero_mlp.json"))
+        .args(["-o", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to write"));
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+}
+
+#[test]
+fn an_empty_schema_gives_back_the_same_bytes() {
+    let (code, err, out, _d) = rewrite("gpt2_dynamo.onnx", r#"{"representations": []}"#, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(out).unwrap(), std::fs::read(util::model("gpt2_dynamo.onnx")).unwrap());
+}
+
+#[test]
+fn the_same_inputs_give_identical_bytes() {
+    let schema = std::fs::read_to_string(util::models().join("cases/gpt2_group_key_interchange/schema.json")).unwrap();
+    let (c1, e1, a, _d1) = rewrite("gpt2_legacy.onnx", &schema, &["--original"]);
+    let (c2, e2, b, _d2) = rewrite("gpt2_legacy.onnx", &schema, &["--original"]);
+    assert_eq!((c1, c2), (0, 0), "{e1}{e2}");
+    assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+}
+
+fn nodes(path: &Path) -> Vec<pb::NodeProto> {
+    Model::load(path).unwrap().to_proto().graph.unwrap().node
+}
+
+#[test]
+fn original_outputs_share_everything_upstream_of_the_first_intervention() {
+    let schema = r#"{"model_type": "gpt2", "representations": [{"layer": 1, "component": "block_output", "intervention_type": "zero"}], "unit_locations": {"base": 1}}"#;
+    let (code, err, out, _d) = rewrite("gpt2_legacy.onnx", schema, &["--original"]);
+    assert_eq!(code, 0, "{err}");
+    let before = nodes(&util::model("gpt2_legacy.onnx"));
+    let after = nodes(&out);
+    let embeds = after.iter().filter(|n| n.input.iter().any(|i| i == "transformer.wte.weight")).count();
+    assert_eq!(embeds, 1, "the embedding is upstream of layer 1 and must not be duplicated");
+    let cloned = after.iter().filter(|n| s(&n.name).starts_with("pvc/original/")).count();
+    let layer0 = before.iter().filter(|n| s(&n.name).starts_with("/transformer/h.0/")).count();
+    assert!(cloned > 0 && cloned < before.len() - layer0, "cloned {cloned} of {} nodes", before.len());
+    let meta = Model::load(&out).unwrap();
+    assert!(meta.metadata(pvc::PVC_SCHEMA_KEY).unwrap().contains("block_output"));
+    assert!(after.iter().filter(|n| s(&n.name).starts_with("pvc/rep0")).all(|n| s(&n.doc_string).contains("representations[0]")));
+}
