@@ -103,3 +103,35 @@ fn every_case_matches_pyvene_on_tract_and_passes_onnx_checker() {
     std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
     util::python_check(&path);
 }
+
+/// pyvene's save directories are read as they are: `config.json` plus the `intkey_*.bin`
+/// state_dicts (here an Addition vector), with the call-time locations added by the user.
+#[test]
+fn pyvene_save_directories_import_as_they_are() {
+    for case in ["gpt2_addition_pos", "gpt2_zero_mlp_output_pos", "gpt2_group_key_interchange"] {
+        let dir = util::models().join("cases").join(case);
+        let ours = Plan::from_path(&dir.join("schema.json")).unwrap();
+        let locations = ours.json["unit_locations"].clone();
+        let saved = Plan::from_path_with(&dir.join("pyvene_save"), &[("unit_locations", locations.clone())]).unwrap();
+        let out = util::tempdir();
+        let patched = out.path().join("p.onnx");
+        let st = util::pvc()
+            .args(["rewrite", util::model("gpt2_legacy.onnx").to_str().unwrap(), dir.join("pyvene_save").to_str().unwrap()])
+            .args(["-o", patched.to_str().unwrap(), "--original", "--unit-locations", &locations.to_string()])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{case}: {}", String::from_utf8_lossy(&st.stderr));
+        let outputs = TractBackend::load(&patched).unwrap().run(&util::tensors(&dir.join("inputs.safetensors"))).unwrap();
+        for (name, want) in util::tensors(&dir.join("expected.safetensors")) {
+            let d = util::get(&outputs, &name).unwrap().max_abs_diff(&want).unwrap();
+            assert!(d <= TOLERANCE, "{case}: `{name}` differs from pyvene by {d}");
+        }
+        assert_eq!(saved.reps.len(), ours.reps.len(), "{case}");
+        for (a, b) in saved.reps.iter().zip(&ours.reps) {
+            assert_eq!((a.kind, a.layer, &a.component, &a.dims), (b.kind, b.layer, &b.component, &b.dims), "{case}");
+            if let pvc::schema::Source::Constant(v) = &b.source {
+                assert_eq!(&a.source, &pvc::schema::Source::Constant(v.clone()), "{case}: vector from the .bin");
+            }
+        }
+    }
+}

@@ -195,3 +195,10 @@ fn original_outputs_share_everything_upstream_of_the_first_intervention() {
     assert!(meta.metadata(pvc::PVC_SCHEMA_KEY).unwrap().contains("block_output"));
     assert!(after.iter().filter(|n| s(&n.name).starts_with("pvc/rep0")).all(|n| s(&n.doc_string).contains("representations[0]")));
 }
+
+/// `rewrites/schema.json` accepts every example schema, every case schema and pyvene's saved
+/// configs.
+#[test]
+fn the_json_schema_accepts_every_shipped_schema() {
+    util::python_script("check_schemas.py", &[], "jsonschema");
+}

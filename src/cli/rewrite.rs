@@ -23,6 +23,12 @@ pub struct Args {
     /// moves no data at all).
     #[arg(long, value_enum, default_value_t = ExternalData::Copy)]
     external_data: ExternalData,
+    /// pyvene's call-time `unit_locations` (JSON), replacing the schema's.
+    #[arg(long, value_name = "JSON")]
+    unit_locations: Option<String>,
+    /// pyvene's call-time `subspaces` (JSON), replacing the schema's.
+    #[arg(long, value_name = "JSON")]
+    subspaces: Option<String>,
     /// Check the graph after every pass.
     #[arg(long)]
     verify: bool,
@@ -41,7 +47,14 @@ enum ExternalData {
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
     let mut model = Model::load(&args.model)?;
-    let plan = Plan::from_path(&args.schema)?;
+    let mut overrides = Vec::new();
+    for (key, text) in [("unit_locations", &args.unit_locations), ("subspaces", &args.subspaces)] {
+        if let Some(text) = text {
+            let value = serde_json::from_str(text).with_context(|| format!("--{}: not valid JSON", key.replace('_', "-")))?;
+            overrides.push((key, value));
+        }
+    }
+    let plan = Plan::from_path_with(&args.schema, &overrides)?;
     if same_file(&args.output, &args.model) {
         bail!("refusing to write {}: it is the input model", args.output.display());
     }

@@ -10,6 +10,7 @@ mod json;
 mod locations;
 mod parse;
 mod plan;
+mod torch_bin;
 mod weights;
 
 pub use error::SchemaError;
@@ -20,11 +21,24 @@ use std::path::Path;
 impl Plan {
     /// Reads a schema file, or a pyvene save directory (its `config.json`).
     pub fn from_path(path: &Path) -> Result<Plan, SchemaError> {
+        Plan::from_path_with(path, &[])
+    }
+
+    /// Like [`Plan::from_path`], with top-level keys (`unit_locations`, `subspaces`) set or
+    /// replaced by `overrides`, as pyvene takes them at call time.
+    pub fn from_path_with(path: &Path, overrides: &[(&str, serde_json::Value)]) -> Result<Plan, SchemaError> {
         let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
         let text = std::fs::read_to_string(&file)
             .map_err(|e| SchemaError::new("(file)", format!("cannot read {}: {e}", file.display())))?;
         let dir = file.parent().unwrap_or(Path::new("."));
-        Plan::from_json(&text, dir)
+        let mut doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
+        if let Some(map) = doc.as_object_mut() {
+            for (k, v) in overrides {
+                map.insert(k.to_string(), v.clone());
+            }
+        }
+        parse::parse(&doc, dir)
     }
 
     /// Parses schema text; `dir` anchors relative paths such as `"weights"`.

@@ -1,5 +1,5 @@
 //! The schema's weights: a safetensors file whose tensor `<i>.<name>` is representation i's
-//! parameter.
+//! parameter, and the `intkey_*.bin` state_dicts of a pyvene save directory.
 
 use super::json::At;
 use super::SchemaError;
@@ -12,8 +12,35 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Loads `"weights"` (a path relative to `dir`), if the schema names one.
+    /// Loads `"weights"` (a path relative to `dir`) if the schema names one, and the
+    /// `intkey_<key>.bin` files of a pyvene save directory for the keys in `"sorted_keys"`.
     pub fn load(root: &At, dir: &Path) -> Result<Weights, SchemaError> {
+        let mut w = Weights::load_safetensors(root, dir)?;
+        w.load_pyvene_bins(root, dir)?;
+        Ok(w)
+    }
+
+    fn load_pyvene_bins(&mut self, root: &At, dir: &Path) -> Result<(), SchemaError> {
+        let Some(keys) = root.get("sorted_keys") else { return Ok(()) };
+        for (i, key) in keys.items()?.iter().enumerate() {
+            let file = dir.join(format!("intkey_{}.bin", key.str()?));
+            if !file.is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(&file).map_err(|e| key.err(format!("cannot read {}: {e}", file.display())))?;
+            let state = super::torch_bin::read_state_dict(&bytes)
+                .map_err(|e| key.err(format!("{}: {e}", file.display())))?;
+            for (name, t) in state {
+                let full = format!("{i}.{name}");
+                if !self.tensors.iter().any(|(n, _)| *n == full) {
+                    self.tensors.push((full, t.values));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_safetensors(root: &At, dir: &Path) -> Result<Weights, SchemaError> {
         let Some(at) = root.get("weights") else { return Ok(Weights::default()) };
         let rel = at.str()?;
         let path = dir.join(rel);
