@@ -49,19 +49,23 @@ fn required(var: &str) -> bool {
 /// Runs `models/check_patched.py` on a manifest of patched models. Skips, with a printed
 /// reason, when Python's `onnx`/`onnxruntime` are missing, unless `PVC_REQUIRE_PYTHON=1`.
 pub fn python_check(manifest: &Path) {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import onnx, onnxruntime, safetensors, numpy"])
-        .output();
+    python_script("check_patched.py", &[manifest], "onnx, onnxruntime, safetensors, numpy");
+}
+
+/// Runs `models/<script>` with `args` when python3 can import `modules`; otherwise skips with
+/// a printed reason, unless `PVC_REQUIRE_PYTHON=1`.
+pub fn python_script(script: &str, args: &[&Path], modules: &str) {
+    let probe = std::process::Command::new("python3").args(["-c", &format!("import {modules}")]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(!required("PVC_REQUIRE_PYTHON"), "PVC_REQUIRE_PYTHON=1 but python3 lacks onnx/onnxruntime/safetensors");
-        eprintln!("skipping the onnx.checker/onnxruntime check: pip install onnx==1.23.2 onnxruntime==1.31.1 safetensors numpy");
+        assert!(!required("PVC_REQUIRE_PYTHON"), "PVC_REQUIRE_PYTHON=1 but python3 cannot import {modules}");
+        eprintln!("skipping {script}: python3 cannot import {modules} (see .ci/run for the pinned packages)");
         return;
     }
     let out = std::process::Command::new("python3")
-        .arg(models().join("check_patched.py"))
-        .arg(manifest)
+        .arg(models().join(script))
+        .args(args)
         .output()
         .expect("python3 runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "check_patched.py failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
 }
