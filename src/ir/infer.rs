@@ -36,6 +36,7 @@ pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
 
 fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
     let mut proto = model.to_proto();
+    externals_as_inputs(&mut proto);
     let swapped = swap_bf16(&mut proto);
     let bytes = encode_model(&proto);
     let onnx = tract_onnx::onnx();
@@ -55,6 +56,23 @@ fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
         }
     }
     Ok(out)
+}
+
+/// Large external weights become typed graph inputs, so that inference never reads them:
+/// shapes follow from their declared dims. Small ones (shape constants) stay and are read.
+fn externals_as_inputs(proto: &mut crate::onnx::pb::ModelProto) {
+    const SMALL: u64 = 64 * 1024;
+    let Some(g) = proto.graph.as_mut() else { return };
+    let (big, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut g.initializer).into_iter().partition(|t| {
+        crate::onnx::is_external(t) && crate::onnx::expected_bytes(t).is_none_or(|b| b > SMALL)
+    });
+    g.initializer = keep;
+    for t in big {
+        let ty = ValueType::from_tensor(&t);
+        let name = s(&t.name).to_string();
+        g.input.retain(|v| s(&v.name) != name);
+        g.input.push(ty.to_value_info(&name));
+    }
 }
 
 /// tract has no bfloat16. Shapes do not depend on it, so a model that uses bfloat16 and no

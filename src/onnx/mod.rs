@@ -18,7 +18,7 @@ pub mod pb {
 }
 
 pub use error::OnnxError;
-pub use external_data::{ExternalRef, dtype_size, external_refs, model_dir};
+pub use external_data::{ExternalRef, dtype_size, expected_bytes, external_refs, is_external, model_dir};
 pub use load::{ModelFile, decode_model};
 pub use save::{DataPolicy, SaveOptions, encode_model, write_atomic};
 
