@@ -6,3 +6,5 @@ mod module_map;
 mod parity;
 mod rewrite_cli;
 mod dtypes;
+mod ort_backend;
+mod c_host;

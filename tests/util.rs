@@ -69,3 +69,72 @@ pub fn python_script(script: &str, args: &[&Path], modules: &str) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{script} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Whether CI demands ONNX Runtime (`PVC_REQUIRE_ORT=1`): then a missing library fails instead of skipping.
+pub fn require_ort() -> bool {
+    std::env::var("PVC_REQUIRE_ORT").is_ok_and(|v| v == "1")
+}
+
+/// The ONNX Runtime library (`ORT_DYLIB_PATH`, else a Python `onnxruntime` package), or `None` after printing why
+/// the ONNX Runtime checks are skipped. Panics instead when `PVC_REQUIRE_ORT=1`.
+pub fn ort_lib() -> Option<PathBuf> {
+    match pvc::runtime::OrtBackend::find_library(None) {
+        Ok(p) => Some(p),
+        Err(e) if require_ort() => panic!("PVC_REQUIRE_ORT=1 but {e}"),
+        Err(e) => {
+            eprintln!("skipping the ONNX Runtime checks: {e}");
+            None
+        }
+    }
+}
+
+/// ONNX Runtime options with the test library and everything else at its default.
+pub fn ort_options(lib: &Path) -> pvc::runtime::OrtOptions {
+    pvc::runtime::OrtOptions { lib: Some(lib.to_path_buf()), ..Default::default() }
+}
+
+/// The model at `path` loaded on every available backend: tract, and ONNX Runtime when its library is found
+/// (required when `PVC_REQUIRE_ORT=1`).
+pub fn backends(path: &Path) -> Vec<Box<dyn pvc::runtime::Backend>> {
+    let mut out: Vec<Box<dyn pvc::runtime::Backend>> = vec![Box::new(
+        pvc::runtime::TractBackend::load(path).unwrap_or_else(|e| panic!("tract: {}: {e}", path.display())),
+    )];
+    if let Some(lib) = ort_lib() {
+        out.push(Box::new(
+            pvc::runtime::OrtBackend::load(path, &ort_options(&lib))
+                .unwrap_or_else(|e| panic!("onnxruntime: {}: {e}", path.display())),
+        ));
+    }
+    out
+}
+
+/// The fixture's recorded inputs for the model at `path`, cast to the element types the model declares (the
+/// refs store float16/bfloat16 inputs as float32).
+pub fn fixture_inputs(path: &Path, refs: &NamedTensors) -> NamedTensors {
+    let (specs, _) = pvc::runtime::model_io(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ref_inputs(refs)
+        .into_iter()
+        .map(|(name, t)| {
+            let want = specs.iter().find(|s| s.name == name).and_then(|s| s.dtype);
+            let t = match want {
+                Some(d) if d != t.dtype => cast(&t, d),
+                _ => t,
+            };
+            (name, t)
+        })
+        .collect()
+}
+
+/// `t` converted to a float type (from any numeric type).
+pub fn cast(t: &Tensor, to: pvc::runtime::DType) -> Tensor {
+    use pvc::runtime::DType;
+    let v = t.to_f64();
+    let bytes: Vec<u8> = match to {
+        DType::F32 => v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect(),
+        DType::F64 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        DType::F16 => v.iter().flat_map(|x| half::f16::from_f64(*x).to_le_bytes()).collect(),
+        DType::BF16 => v.iter().flat_map(|x| half::bf16::from_f64(*x).to_le_bytes()).collect(),
+        other => panic!("cast to {} is not supported here", other.name()),
+    };
+    Tensor::new(to, t.shape.clone(), bytes).expect("same element count")
+}

@@ -1,7 +1,7 @@
 //! `pvc run MODEL`: execute a model and print or save its outputs.
 
 use anyhow::{Context, bail};
-use pvc::runtime::{Backend, NamedTensors, Tensor, TractBackend};
+use pvc::runtime::{BackendChoice, Device, NamedTensors, OptLevel, OrtOptions, Tensor};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -17,10 +17,87 @@ pub struct Args {
     /// Write outputs to this safetensors file, named after graph outputs.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Engine: tract (built in) or ort (ONNX Runtime, loaded at run time) [default: tract, or ort with
+    /// --device cuda].
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// ONNX Runtime library (libonnxruntime.so); default: $ORT_DYLIB_PATH, then a Python onnxruntime package.
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    /// Device for ONNX Runtime; cuda implies --backend ort and needs a GPU build (onnxruntime-gpu).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// ONNX Runtime graph optimization level [default: all].
+    #[arg(long, value_enum)]
+    opt_level: Option<OptLevelArg>,
+    /// ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+    /// ONNX Runtime inter-op threads; turns on parallel execution of independent operators.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    inter_threads: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Tract,
+    Ort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OptLevelArg {
+    Disable,
+    Basic,
+    Extended,
+    All,
+}
+
+/// The engine the flags ask for; ONNX Runtime flags without ONNX Runtime are an error, not ignored.
+fn backend_choice(args: &Args) -> anyhow::Result<BackendChoice> {
+    let ort = match args.backend {
+        Some(BackendArg::Ort) => true,
+        Some(BackendArg::Tract) => false,
+        None => args.device == DeviceArg::Cuda,
+    };
+    if !ort {
+        let ort_only = [
+            (args.device == DeviceArg::Cuda, "--device cuda"),
+            (args.ort_lib.is_some(), "--ort-lib"),
+            (args.opt_level.is_some(), "--opt-level"),
+            (args.threads.is_some(), "--threads"),
+            (args.inter_threads.is_some(), "--inter-threads"),
+        ];
+        if let Some((_, flag)) = ort_only.iter().find(|(set, _)| *set) {
+            bail!("{flag} applies to ONNX Runtime only: add --backend ort");
+        }
+        return Ok(BackendChoice::Tract);
+    }
+    Ok(BackendChoice::Ort(OrtOptions {
+        lib: args.ort_lib.clone(),
+        device: match args.device {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+        },
+        opt_level: match args.opt_level {
+            Some(OptLevelArg::Disable) => OptLevel::Disable,
+            Some(OptLevelArg::Basic) => OptLevel::Basic,
+            Some(OptLevelArg::Extended) => OptLevel::Extended,
+            Some(OptLevelArg::All) | None => OptLevel::All,
+        },
+        intra_threads: args.threads.map(|n| n as usize),
+        inter_threads: args.inter_threads.map(|n| n as usize),
+    }))
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
-    let mut backend = TractBackend::load(&args.model)
+    let choice = backend_choice(&args)?;
+    let mut backend = pvc::runtime::load_backend(&args.model, choice)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let inputs = gather_inputs(&args, backend.inputs())?;
     let outputs = backend.run(&inputs)?;

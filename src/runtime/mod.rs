@@ -3,10 +3,12 @@
 //! This layer depends only on `onnx`: it runs any model file, patched or not.
 
 mod files;
+mod onnxruntime;
 mod tensor;
 mod tract;
 
 pub use files::{read_safetensors, tensor_from_json, write_safetensors};
+pub use onnxruntime::{Device, OptLevel, OrtBackend, OrtOptions};
 pub use tensor::{DType, NamedTensors, Tensor};
 pub use tract::TractBackend;
 
@@ -58,6 +60,24 @@ pub trait Backend {
     fn outputs(&self) -> &[String];
     /// Runs once; inputs are matched by name, outputs come back in graph order.
     fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError>;
+}
+
+/// Which engine runs a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// tract: pure Rust, CPU, always available.
+    #[default]
+    Tract,
+    /// ONNX Runtime, loaded at run time (see [`OrtBackend::find_library`]).
+    Ort(OrtOptions),
+}
+
+/// Loads the model at `path` on the chosen engine.
+pub fn load_backend(path: &Path, choice: BackendChoice) -> Result<Box<dyn Backend>, RuntimeError> {
+    Ok(match choice {
+        BackendChoice::Tract => Box::new(TractBackend::load(path)?),
+        BackendChoice::Ort(opts) => Box::new(OrtBackend::load(path, &opts)?),
+    })
 }
 
 /// The inputs to feed (graph inputs that are not initializers) and the output names of the
