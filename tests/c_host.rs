@@ -196,3 +196,27 @@ fn c_host_pvct_roundtrip() {
     write_pvct(&p, &ts);
     assert_eq!(read_pvct(&p), ts);
 }
+
+/// A patched model (two source groups' worth of inputs, an interchange, a Collect and the
+/// original outputs) runs in the C host exactly as under `pvc run`.
+#[test]
+fn c_host_runs_patched_models() {
+    for case in ["gpt2_collect_with_interchange", "gpt2_group_key_interchange", "llama_vanilla_subspace_partition"] {
+        let dir = util::models().join("cases").join(case);
+        let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let model = util::models().join(spec["models"][0].as_str().unwrap());
+        let out = util::tempdir();
+        let patched = out.path().join("patched.onnx");
+        let st = util::pvc()
+            .arg("rewrite")
+            .arg(&model)
+            .arg(dir.join("schema.json"))
+            .args(["-o", patched.to_str().unwrap(), "--original"])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{case}: {}", String::from_utf8_lossy(&st.stderr));
+        if !check_c_host(&patched, &util::tensors(&dir.join("inputs.safetensors"))) {
+            return;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Parity with pyvene 0.1.8: every case in `models/cases/` (schema, inputs, and the outputs
-//! the real pyvene produced) is rewritten into each of its fixture models and run with tract.
+//! the real pyvene produced) is rewritten into each of its fixture models and run with tract
+//! and ONNX Runtime (all graph optimizations on), which must also agree with each other.
 
 use crate::util;
 use pvc::ir::Model;
@@ -9,6 +10,8 @@ use pvc::schema::Plan;
 use std::path::Path;
 
 const TOLERANCE: f64 = 1e-4;
+/// tract and ONNX Runtime (at its default, ORT_ENABLE_ALL) must agree this closely.
+const BACKENDS_AGREE: f64 = 1e-5;
 
 /// Rewrites `model` with the case's schema and returns where the patched model was written.
 fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Result<std::path::PathBuf, String> {
@@ -53,27 +56,37 @@ fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<Stri
                 continue;
             }
         };
-        let outputs = match TractBackend::load(&patched).and_then(|mut b| b.run(&inputs)) {
-            Ok(o) => o,
-            Err(e) => {
-                failures.push(format!("{label}: tract failed: {e}"));
-                continue;
-            }
-        };
         written.push(Written {
             label: label.clone(),
             model: patched.clone(),
             inputs: case_dir.join(case["inputs"].as_str().unwrap()),
             expected: case_dir.join(case["expected"].as_str().unwrap()),
         });
-        for (out_name, want) in &expected {
-            match util::get(&outputs, out_name) {
-                None => failures.push(format!("{label}: no output `{out_name}`")),
-                Some(got) => match got.max_abs_diff(want) {
-                    Some(d) if d <= TOLERANCE => {}
-                    Some(d) => failures.push(format!("{label}: `{out_name}` differs from pyvene by {d:e}")),
-                    None => failures.push(format!("{label}: `{out_name}` has shape {:?}, pyvene {:?}", got.shape, want.shape)),
-                },
+        let mut runs = Vec::new();
+        for mut backend in util::backends(&patched) {
+            match backend.run(&inputs) {
+                Ok(o) => runs.push((backend.name(), o)),
+                Err(e) => failures.push(format!("{label}: {} failed: {e}", backend.name())),
+            }
+        }
+        for (engine, outputs) in &runs {
+            for (out_name, want) in &expected {
+                match util::get(outputs, out_name) {
+                    None => failures.push(format!("{label} [{engine}]: no output `{out_name}`")),
+                    Some(got) => match got.max_abs_diff(want) {
+                        Some(d) if d <= TOLERANCE => {}
+                        Some(d) => failures.push(format!("{label} [{engine}]: `{out_name}` differs from pyvene by {d:e}")),
+                        None => failures.push(format!("{label} [{engine}]: `{out_name}` has shape {:?}, pyvene {:?}", got.shape, want.shape)),
+                    },
+                }
+            }
+        }
+        if let [(_, a), (_, b)] = runs.as_slice() {
+            for (name, x) in a {
+                let d = util::get(b, name).and_then(|y| x.max_abs_diff(y));
+                if !d.is_some_and(|d| d <= BACKENDS_AGREE) {
+                    failures.push(format!("{label}: tract and ort disagree on `{name}` ({d:?})"));
+                }
             }
         }
     }

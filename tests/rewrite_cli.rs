@@ -202,3 +202,25 @@ fn original_outputs_share_everything_upstream_of_the_first_intervention() {
 fn the_json_schema_accepts_every_shipped_schema() {
     util::python_script("check_schemas.py", &[], "jsonschema");
 }
+
+/// `--check` loads the patched model in tract and, when the library is there, ONNX Runtime.
+#[test]
+fn check_loads_the_patched_model_in_every_runtime() {
+    let schema = std::fs::read_to_string(util::models().join("../rewrites/examples/zero_mlp.json")).unwrap();
+    let mut extra = vec!["--check"];
+    let lib = util::ort_lib();
+    let lib_text = lib.as_ref().map(|l| l.to_string_lossy().into_owned());
+    if let Some(l) = &lib_text {
+        extra.extend(["--ort-lib", l.as_str()]);
+    }
+    let (code, err, out, _d) = rewrite("gpt2_legacy.onnx", &schema, &extra);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.exists());
+    assert!(err.contains("check: tract loads"), "{err}");
+    if lib.is_some() {
+        assert!(err.contains("check: ONNX Runtime"), "{err}");
+    }
+    let (code, err, out, _d) = rewrite("gpt2_legacy.onnx", &schema, &["--check", "--ort-lib", "/nonexistent/libonnxruntime.so"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!out.exists(), "a refused model is removed");
+}

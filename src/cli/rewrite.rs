@@ -32,6 +32,13 @@ pub struct Args {
     /// Check the graph after every pass.
     #[arg(long)]
     verify: bool,
+    /// Load the patched model in tract and in ONNX Runtime (when its library is found, see
+    /// `pvc run --ort-lib`) and fail, removing the output, if either refuses it.
+    #[arg(long)]
+    check: bool,
+    /// The ONNX Runtime library for `--check`.
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
     /// Print what would be done, write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -76,7 +83,30 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     model
         .save(&args.output, &SaveOptions { data })
         .with_context(|| format!("writing {}", args.output.display()))?;
+    if args.check
+        && let Err(e) = check(&args)
+    {
+        let _ = std::fs::remove_file(&args.output);
+        return Err(e.context(format!("{} was refused and removed", args.output.display())));
+    }
     eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// Loads the written model in every runtime pvc has: tract always, ONNX Runtime when found.
+fn check(args: &Args) -> anyhow::Result<()> {
+    use pvc::runtime::{OrtBackend, OrtOptions, TractBackend};
+    TractBackend::load(&args.output).context("tract refused the patched model")?;
+    eprintln!("check: tract loads and plans the model");
+    match OrtBackend::find_library(args.ort_lib.as_deref()) {
+        Ok(lib) => {
+            let opts = OrtOptions { lib: Some(lib.clone()), ..Default::default() };
+            OrtBackend::load(&args.output, &opts).context("ONNX Runtime refused the patched model")?;
+            eprintln!("check: ONNX Runtime ({}) loads the model", lib.display());
+        }
+        Err(e) if args.ort_lib.is_some() => return Err(e.into()),
+        Err(e) => eprintln!("check: ONNX Runtime skipped: {e}"),
+    }
     Ok(())
 }
 
