@@ -2,12 +2,14 @@
 //! external), made by `python3 benches/make_gpt2_small.py`:
 //! - `rewrite/add12`: load + rewrite (an Addition at all 12 `block_output`s) + save, the whole
 //!   `pvc rewrite` job, without reading the weights;
-//! - `tract/unpatched` vs `tract/add12` vs `tract/collect4`: one forward pass (batch 1, 64 tokens).
+//! - `tract/…` and `ort/…` (`unpatched`, `add12`, `collect4`): one forward pass (batch 1, 64
+//!   tokens) under tract and under ONNX Runtime on CPU (2 threads, ORT_ENABLE_ALL); ort runs
+//!   when its library is found (`ORT_DYLIB_PATH` or a Python `onnxruntime`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pvc::ir::Model;
 use pvc::rewrite::{Options, rewrite};
-use pvc::runtime::{Backend, Tensor, TractBackend};
+use pvc::runtime::{Backend, OrtBackend, OrtOptions, Tensor, TractBackend};
 use pvc::schema::Plan;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,23 +56,45 @@ fn bench_rewrite(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_tract(c: &mut Criterion) {
-    let Some(model) = model_path() else { return };
+/// The three variants' paths: unpatched, 12 Additions, 4 Collect taps.
+fn variants(model: &Path) -> [(&'static str, PathBuf); 3] {
     let add12 = model.with_file_name("bench_add12.onnx");
     let collect4 = model.with_file_name("bench_collect4.onnx");
-    patched(&model, &add12_schema(), &add12);
-    patched(&model, &collect4_schema(), &collect4);
+    patched(model, &add12_schema(), &add12);
+    patched(model, &collect4_schema(), &collect4);
+    [("unpatched", model.to_path_buf()), ("add12", add12), ("collect4", collect4)]
+}
+
+fn inputs() -> Vec<(String, Tensor)> {
     let ids: Vec<i64> = (0..64).map(|i| (i * 131 + 7) % 50257).collect();
-    let inputs = vec![("input_ids".to_string(), Tensor::from_i64(vec![1, 64], &ids))];
-    let mut g = c.benchmark_group("tract");
+    vec![("input_ids".to_string(), Tensor::from_i64(vec![1, 64], &ids))]
+}
+
+fn bench_engine(c: &mut Criterion, group: &str, load: &dyn Fn(&Path) -> Box<dyn Backend>) {
+    let Some(model) = model_path() else { return };
+    let inputs = inputs();
+    let mut g = c.benchmark_group(group);
     g.sample_size(30).measurement_time(Duration::from_secs(30));
-    for (name, path) in [("unpatched", &model), ("add12", &add12), ("collect4", &collect4)] {
-        let mut backend = TractBackend::load(path).unwrap();
+    for (name, path) in variants(&model) {
+        let mut backend = load(&path);
         backend.run(&inputs).unwrap();
         g.bench_function(name, |b| b.iter(|| backend.run(&inputs).unwrap()));
     }
     g.finish();
 }
 
-criterion_group!(benches, bench_rewrite, bench_tract);
+fn bench_tract(c: &mut Criterion) {
+    bench_engine(c, "tract", &|p| Box::new(TractBackend::load(p).unwrap()));
+}
+
+fn bench_ort(c: &mut Criterion) {
+    let Ok(lib) = OrtBackend::find_library(None) else {
+        eprintln!("skipping ort: no ONNX Runtime library (set ORT_DYLIB_PATH)");
+        return;
+    };
+    let opts = OrtOptions { lib: Some(lib), intra_threads: Some(2), ..Default::default() };
+    bench_engine(c, "ort", &|p| Box::new(OrtBackend::load(p, &opts).unwrap()));
+}
+
+criterion_group!(benches, bench_rewrite, bench_tract, bench_ort);
 criterion_main!(benches);

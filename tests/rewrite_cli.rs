@@ -37,6 +37,9 @@ fn fails(model: &str, schema: &str, needles: &[&str]) {
     }
     assert!(!out.exists(), "nothing may be written on error");
     assert!(!err.contains("panicked"), "{err}");
+    for n in needles.iter().filter(|n| n.len() > 20) {
+        assert_eq!(err.matches(n).count(), 1, "`{n}` is repeated in: {err}");
+    }
 }
 
 #[test]

@@ -72,8 +72,20 @@ impl Locator {
         }
     }
 
+    /// Where the family's base model sits: one of its usual roots, or else the shortest prefix
+    /// under which its anchor module exists (a model wrapped in another module).
     fn root_of(&self, f: &Family) -> Option<String> {
-        f.roots.iter().find(|r| self.modules.get(&format!("{r}{}", f.anchor)).is_some()).cloned()
+        if let Some(r) = f.roots.iter().find(|r| self.modules.get(&format!("{r}{}", f.anchor)).is_some()) {
+            return Some(r.clone());
+        }
+        let suffix = format!(".{}", f.anchor);
+        self.modules
+            .modules
+            .keys()
+            .filter_map(|p| p.strip_suffix(&suffix))
+            .filter(|prefix| f.roots.iter().any(|r| r.is_empty() || prefix.ends_with(r.trim_end_matches('.'))))
+            .min_by_key(|p| p.len())
+            .map(|p| format!("{p}."))
     }
 
     /// Resolves `component` at `layer`: a module path ending in `.input`/`.output`

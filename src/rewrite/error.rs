@@ -10,12 +10,12 @@ pub enum RewriteError {
     #[error(transparent)]
     Schema(#[from] SchemaError),
     /// A component could not be located.
-    #[error("schema {at}: {source}")]
+    #[error("schema {at}: {cause}")]
     Locate {
         /// JSON path of the component.
         at: String,
         /// Why.
-        source: LocateError,
+        cause: LocateError,
     },
     /// An intervention cannot be built at its site.
     #[error(transparent)]
@@ -36,11 +36,11 @@ pub enum RewriteError {
     #[error("model: {0}")]
     Model(String),
     /// A pass broke a graph invariant (a pvc bug).
-    #[error("after pass {pass}: {source}")]
+    #[error("after pass {pass}: {cause}")]
     Verify {
         /// The pass.
         pass: &'static str,
         /// The broken invariant.
-        source: IrError,
+        cause: IrError,
     },
 }

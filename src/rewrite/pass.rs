@@ -29,7 +29,7 @@ pub fn run_pipeline(passes: &[&dyn Pass], cx: &Cx, model: &mut Model, verify: bo
     for pass in passes {
         pass.run(cx, model)?;
         if verify {
-            crate::ir::verify(model).map_err(|source| RewriteError::Verify { pass: pass.name(), source })?;
+            crate::ir::verify(model).map_err(|cause| RewriteError::Verify { pass: pass.name(), cause })?;
         }
     }
     Ok(())
