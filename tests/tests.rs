@@ -8,3 +8,5 @@ mod rewrite_cli;
 mod dtypes;
 mod ort_backend;
 mod c_host;
+mod io_roundtrip;
+mod bad_models;

@@ -16,6 +16,7 @@ pub struct Args {
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
     let model = Model::load(&args.model)?;
+    pvc::ir::verify(&model).with_context(|| format!("{}: invalid graph", args.model.display()))?;
     let loc = Locator::new(&model);
     let report = pvc::report::inspect(&model, &loc);
     if args.json {

@@ -8,7 +8,8 @@ use tract_onnx::tract_hir::infer::InferenceModelExt;
 use tract_onnx::tract_hir::internal::*;
 
 /// Element type and shape of every value tract can infer, merged over the types the model
-/// declares (inputs, outputs, value infos, initializers). Values tract cannot type are absent.
+/// declares (inputs, outputs, value infos, initializers). Values tract cannot type are absent;
+/// a model tract cannot analyse at all (or panics on) keeps only its declared types.
 pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
     let g = &model.graph;
     let mut types: HashMap<String, ValueType> = HashMap::new();
@@ -18,7 +19,8 @@ pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
     for t in &g.initializers {
         types.insert(s(&t.name).to_string(), ValueType::from_tensor(t));
     }
-    if let Ok(tract_types) = tract_types(model) {
+    let inferred = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tract_types(model)));
+    if let Ok(Ok(tract_types)) = inferred {
         for (name, ty) in tract_types {
             let entry = types.entry(name).or_default();
             if entry.elem.is_none() {

@@ -41,6 +41,7 @@ pub struct Cx<'a> {
 
 /// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte.
 pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Resolved>, RewriteError> {
+    crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
     if plan.is_empty() {
         return Ok(vec![]);
     }

@@ -17,8 +17,10 @@ impl TractBackend {
     pub fn load(path: &Path) -> Result<TractBackend, RuntimeError> {
         let (inputs, outputs) = super::model_io(path)?;
         let tract = |e: TractError| RuntimeError::Backend(format!("tract: {e:#}"));
-        let model = tract_onnx::onnx().model_for_path(path).map_err(tract)?;
-        let plan = model.into_optimized().map_err(tract)?.into_runnable().map_err(tract)?;
+        let plan = guarded(|| {
+            let model = tract_onnx::onnx().model_for_path(path).map_err(tract)?;
+            model.into_optimized().map_err(tract)?.into_runnable().map_err(tract)
+        })?;
         Ok(TractBackend { plan, inputs, outputs })
     }
 }
@@ -42,13 +44,20 @@ impl Backend for TractBackend {
             .into_iter()
             .map(|t| to_tract(t).map(|t| t.into_tvalue()))
             .collect::<Result<_, _>>()?;
-        let outs = self.plan.run(tvals).map_err(|e| RuntimeError::Backend(format!("tract: {e:#}")))?;
+        let plan = &self.plan;
+        let outs = guarded(|| plan.run(tvals).map_err(|e| RuntimeError::Backend(format!("tract: {e:#}"))))?;
         self.outputs
             .iter()
             .zip(outs)
             .map(|(name, v)| Ok((name.clone(), from_tract(&v)?)))
             .collect()
     }
+}
+
+/// Runs `f`, turning a panic inside tract into an error: a bad model must never crash pvc.
+fn guarded<T>(f: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(RuntimeError::Backend("tract failed on this model (internal panic)".into())))
 }
 
 fn datum(d: DType) -> Option<DatumType> {
