@@ -19,12 +19,17 @@ fn bench_io(c: &mut Criterion) {
     let mut g = c.benchmark_group("io");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     g.bench_function("load_save_same_dir", |b| {
-        b.iter(|| Model::load(&model).unwrap().save(&model.with_file_name("io_same.onnx"), &SaveOptions::default()).unwrap())
+        b.iter(|| {
+            Model::load(&model).unwrap().save(&model.with_file_name("io_same.onnx"), &SaveOptions::default()).unwrap()
+        })
     });
     g.bench_function("load_save_other_dir_link", |b| {
         b.iter(|| {
             let _ = std::fs::remove_file(other.join("model.onnx.data"));
-            Model::load(&model).unwrap().save(&other.join("model.onnx"), &SaveOptions { data: DataPolicy::Link }).unwrap()
+            Model::load(&model)
+                .unwrap()
+                .save(&other.join("model.onnx"), &SaveOptions { data: DataPolicy::Link })
+                .unwrap()
         })
     });
     g.finish();

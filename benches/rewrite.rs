@@ -34,8 +34,10 @@ pub fn add12_schema() -> String {
 }
 
 fn collect4_schema() -> String {
-    let reps: Vec<String> =
-        [2, 5, 8, 11].iter().map(|l| format!(r#"{{"layer": {l}, "component": "block_output", "intervention_type": "collect"}}"#)).collect();
+    let reps: Vec<String> = [2, 5, 8, 11]
+        .iter()
+        .map(|l| format!(r#"{{"layer": {l}, "component": "block_output", "intervention_type": "collect"}}"#))
+        .collect();
     format!(r#"{{"model_type": "gpt2", "representations": [{}], "unit_locations": null}}"#, reps.join(","))
 }
 

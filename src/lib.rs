@@ -8,9 +8,9 @@ pub mod interventions;
 pub mod ir;
 pub mod locate;
 pub mod onnx;
-pub mod runtime;
 pub mod report;
 pub mod rewrite;
+pub mod runtime;
 pub mod schema;
 
 /// Model metadata key under which `pvc rewrite` records the schema it applied.

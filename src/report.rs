@@ -110,7 +110,13 @@ fn tensor_text(t: &TensorInfo) -> String {
 /// Renders the report as PyTorch's `print(model)` does, one module a line with its tensors.
 pub fn render_tree(r: &InspectReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({:?} exporter{})", r.model, r.exporter, r.family.as_ref().map_or(String::new(), |f| format!(", family {f}")));
+    let _ = writeln!(
+        out,
+        "{} ({:?} exporter{})",
+        r.model,
+        r.exporter,
+        r.family.as_ref().map_or(String::new(), |f| format!(", family {f}"))
+    );
     for t in &r.inputs {
         let _ = writeln!(out, "  input  {}", tensor_text(t));
     }

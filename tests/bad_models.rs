@@ -2,9 +2,9 @@
 //! written.
 
 use crate::util;
+use prost::Message;
 use pvc::ir::{IrError, Model};
 use pvc::onnx::{ModelFile, OnnxError, encode_model, pb};
-use prost::Message;
 use std::path::{Path, PathBuf};
 
 /// Runs `pvc inspect` and `pvc rewrite` on `path`; both must fail in one `error:` line
@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 fn cli_fails(path: &Path, needle: &str) {
     let out = path.with_file_name("out.onnx");
     let schema = util::models().join("../rewrites/examples/zero_mlp.json");
-    for args in [vec!["inspect", path.to_str().unwrap()], vec!["rewrite", path.to_str().unwrap(), schema.to_str().unwrap(), "-o", out.to_str().unwrap()]] {
+    for args in [
+        vec!["inspect", path.to_str().unwrap()],
+        vec!["rewrite", path.to_str().unwrap(), schema.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    ] {
         let o = util::pvc().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
@@ -69,7 +72,11 @@ fn broken_graphs_fail_verification() {
         |e| matches!(e, IrError::Cycle { .. }),
         "cycle",
     );
-    graph_error(|g| g.node[5].input[0] = "nowhere".into(), |e| matches!(e, IrError::Undefined { value, .. } if value == "nowhere"), "`nowhere`");
+    graph_error(
+        |g| g.node[5].input[0] = "nowhere".into(),
+        |e| matches!(e, IrError::Undefined { value, .. } if value == "nowhere"),
+        "`nowhere`",
+    );
     graph_error(
         |g| {
             let o = g.node[4].output[0].clone();
@@ -78,7 +85,11 @@ fn broken_graphs_fail_verification() {
         |e| matches!(e, IrError::Redefined { .. }),
         "defined more than once",
     );
-    graph_error(|g| g.node[1].domain = Some("com.example".into()), |e| matches!(e, IrError::MissingOpset { .. }), "com.example");
+    graph_error(
+        |g| g.node[1].domain = Some("com.example".into()),
+        |e| matches!(e, IrError::MissingOpset { .. }),
+        "com.example",
+    );
 }
 
 /// A copy of the external-data fixture in a temp dir, with its first initializer's reference

@@ -133,12 +133,7 @@ pub fn check_c_host(model: &Path, inputs: &NamedTensors) -> bool {
     let (in_bin, out_bin) = (dir.path().join("in.bin"), dir.path().join("out.bin"));
     write_pvct(&in_bin, inputs);
     let out = Command::new(&exe).arg(&lib).arg(model).arg(&in_bin).arg(&out_bin).output().expect("run the C host");
-    assert!(
-        out.status.success(),
-        "C host on {}: {}",
-        model.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "C host on {}: {}", model.display(), String::from_utf8_lossy(&out.stderr));
     let host_out = read_pvct(&out_bin);
 
     let in_st = dir.path().join("in.safetensors");
@@ -174,8 +169,10 @@ fn c_host_matches_pvc_run() {
         let named: NamedTensors = if prefix.is_empty() {
             file
         } else {
-            let refs: NamedTensors =
-                file.into_iter().filter_map(|(n, t)| n.strip_prefix(prefix).map(|n| (format!("input.{n}"), t))).collect();
+            let refs: NamedTensors = file
+                .into_iter()
+                .filter_map(|(n, t)| n.strip_prefix(prefix).map(|n| (format!("input.{n}"), t)))
+                .collect();
             util::fixture_inputs(&path, &refs)
         };
         if !check_c_host(&path, &named) {
@@ -203,7 +200,8 @@ fn c_host_pvct_roundtrip() {
 fn c_host_runs_patched_models() {
     for case in ["gpt2_collect_with_interchange", "gpt2_group_key_interchange", "llama_vanilla_subspace_partition"] {
         let dir = util::models().join("cases").join(case);
-        let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
         let model = util::models().join(spec["models"][0].as_str().unwrap());
         let out = util::tempdir();
         let patched = out.path().join("patched.onnx");

@@ -57,7 +57,8 @@ fn fp16_intervention_runs_and_agrees_with_fp32() {
     let o16 = TractBackend::load(&p16).unwrap().run(&vec![("x".into(), x16)]).unwrap();
     let o32 = TractBackend::load(&p32).unwrap().run(&vec![("x".into(), x32.clone())]).unwrap();
     let mlp32 = util::tensors(&util::model("mlp_legacy.ref.safetensors"));
-    let same_weights = util::get(&mlp32, "output.y").unwrap().max_abs_diff(util::get(&refs, "output.y").unwrap()).unwrap();
+    let same_weights =
+        util::get(&mlp32, "output.y").unwrap().max_abs_diff(util::get(&refs, "output.y").unwrap()).unwrap();
     assert!(same_weights < 5e-2, "the fp16 fixture is the fp32 one cast: {same_weights}");
     for name in ["y", "collected.2"] {
         let a = util::get(&o16, name).unwrap();

@@ -112,10 +112,14 @@ fn external_model_over_2gib() {
             data_type: Some(pb::tensor_proto::DataType::Float as i32),
             name: Some(name.clone()),
             data_location: Some(pb::tensor_proto::DataLocation::External as i32),
-            external_data: [("location", "big.data".to_string()), ("offset", (i * bytes).to_string()), ("length", bytes.to_string())]
-                .into_iter()
-                .map(|(k, v)| pb::StringStringEntryProto { key: Some(k.into()), value: Some(v) })
-                .collect(),
+            external_data: [
+                ("location", "big.data".to_string()),
+                ("offset", (i * bytes).to_string()),
+                ("length", bytes.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| pb::StringStringEntryProto { key: Some(k.into()), value: Some(v) })
+            .collect(),
             ..Default::default()
         });
         graph.node.push(pb::NodeProto {
@@ -124,7 +128,10 @@ fn external_model_over_2gib() {
             op_type: Some("Identity".into()),
             ..Default::default()
         });
-        graph.output.push(pvc::ir::ValueType { elem: Some(1), shape: Some(vec![pvc::ir::Dim::Fixed(n)]) }.to_value_info(&format!("y{i}")));
+        graph.output.push(
+            pvc::ir::ValueType { elem: Some(1), shape: Some(vec![pvc::ir::Dim::Fixed(n)]) }
+                .to_value_info(&format!("y{i}")),
+        );
     }
     let proto = pb::ModelProto {
         ir_version: Some(10),
@@ -143,6 +150,9 @@ fn external_model_over_2gib() {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     m.save(&out, &SaveOptions { data: DataPolicy::Link }).unwrap();
     let again = Model::load(&out).unwrap();
-    assert_eq!(again.external.iter().map(|r| (r.offset, r.length)).collect::<Vec<_>>(), m.external.iter().map(|r| (r.offset, r.length)).collect::<Vec<_>>());
+    assert_eq!(
+        again.external.iter().map(|r| (r.offset, r.length)).collect::<Vec<_>>(),
+        m.external.iter().map(|r| (r.offset, r.length)).collect::<Vec<_>>()
+    );
     eprintln!("2.6 GiB external model: load + save + reload in {:?}", start.elapsed());
 }

@@ -7,9 +7,7 @@ use pvc::locate::{Locator, pyvene_spelling};
 use pvc::runtime::{Backend, TractBackend};
 
 /// Modules whose hooked value is known not to be a single graph tensor.
-const KNOWN_EXCEPTIONS: &[&str] = &[
-    "model.rotary_emb",
-];
+const KNOWN_EXCEPTIONS: &[&str] = &["model.rotary_emb"];
 
 fn check_fixture(name: &str) {
     let refs = util::tensors(&util::model(&format!("{name}.ref.safetensors")));

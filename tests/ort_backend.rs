@@ -63,7 +63,8 @@ fn ort_fixtures_match_tract_and_torch() {
         let (between, vs_torch) = tolerances(o[0].1.dtype);
         assert_close(&o, &t, between, &format!("{model}: onnxruntime vs tract"));
         for (name, out) in &o {
-            let want = util::get(&refs, &format!("output.{name}")).unwrap_or_else(|| panic!("{model}: no output.{name}"));
+            let want =
+                util::get(&refs, &format!("output.{name}")).unwrap_or_else(|| panic!("{model}: no output.{name}"));
             let d = out.max_abs_diff(want).unwrap_or_else(|| panic!("{model}: `{name}` shape {:?}", out.shape));
             assert!(d <= vs_torch, "{model}: onnxruntime vs torch `{name}`: max |diff| {d:e} > {vs_torch:e}");
         }

@@ -15,7 +15,8 @@ const BACKENDS_AGREE: f64 = 1e-5;
 
 /// Rewrites `model` with the case's schema and returns where the patched model was written.
 fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Result<std::path::PathBuf, String> {
-    let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
+    let case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
     let schema = case_dir.join(case["schema"].as_str().unwrap());
     let plan = Plan::from_path(&schema).map_err(|e| e.to_string())?;
     let mut m = Model::load(model).map_err(|e| e.to_string())?;
@@ -38,7 +39,8 @@ struct Written {
 /// Runs one case on every model it lists (patched models are written under `out`); returns
 /// failures as text.
 fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<String> {
-    let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
+    let case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
     let name = case_dir.file_name().unwrap().to_string_lossy().to_string();
     let original = case["original"].as_bool().unwrap_or(false);
     let inputs = util::tensors(&case_dir.join(case["inputs"].as_str().unwrap()));
@@ -75,8 +77,13 @@ fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<Stri
                     None => failures.push(format!("{label} [{engine}]: no output `{out_name}`")),
                     Some(got) => match got.max_abs_diff(want) {
                         Some(d) if d <= TOLERANCE => {}
-                        Some(d) => failures.push(format!("{label} [{engine}]: `{out_name}` differs from pyvene by {d:e}")),
-                        None => failures.push(format!("{label} [{engine}]: `{out_name}` has shape {:?}, pyvene {:?}", got.shape, want.shape)),
+                        Some(d) => {
+                            failures.push(format!("{label} [{engine}]: `{out_name}` differs from pyvene by {d:e}"))
+                        }
+                        None => failures.push(format!(
+                            "{label} [{engine}]: `{out_name}` has shape {:?}, pyvene {:?}",
+                            got.shape, want.shape
+                        )),
                     },
                 }
             }
@@ -94,7 +101,8 @@ fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<Stri
 }
 
 fn case_dirs() -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<_> = std::fs::read_dir(util::models().join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(util::models().join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
     assert!(dirs.len() >= 20, "expected the recorded cases, found {}", dirs.len());
     dirs
@@ -129,12 +137,17 @@ fn pyvene_save_directories_import_as_they_are() {
         let out = util::tempdir();
         let patched = out.path().join("p.onnx");
         let st = util::pvc()
-            .args(["rewrite", util::model("gpt2_legacy.onnx").to_str().unwrap(), dir.join("pyvene_save").to_str().unwrap()])
+            .args([
+                "rewrite",
+                util::model("gpt2_legacy.onnx").to_str().unwrap(),
+                dir.join("pyvene_save").to_str().unwrap(),
+            ])
             .args(["-o", patched.to_str().unwrap(), "--original", "--unit-locations", &locations.to_string()])
             .output()
             .unwrap();
         assert!(st.status.success(), "{case}: {}", String::from_utf8_lossy(&st.stderr));
-        let outputs = TractBackend::load(&patched).unwrap().run(&util::tensors(&dir.join("inputs.safetensors"))).unwrap();
+        let outputs =
+            TractBackend::load(&patched).unwrap().run(&util::tensors(&dir.join("inputs.safetensors"))).unwrap();
         for (name, want) in util::tensors(&dir.join("expected.safetensors")) {
             let d = util::get(&outputs, &name).unwrap().max_abs_diff(&want).unwrap();
             assert!(d <= TOLERANCE, "{case}: `{name}` differs from pyvene by {d}");

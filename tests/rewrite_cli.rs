@@ -58,10 +58,11 @@ fn unknown_component_lists_the_nearest_paths() {
 
 #[test]
 fn unsupported_unit_and_intervention_are_named() {
-    fails("gpt2_legacy.onnx", r#"{"representations": [{"component": "block_output", "unit": "h"}]}"#, &[
-        "representations[0].unit",
-        "unit `h` is not supported yet",
-    ]);
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "unit": "h"}]}"#,
+        &["representations[0].unit", "unit `h` is not supported yet"],
+    );
     fails(
         "gpt2_legacy.onnx",
         r#"{"representations": [{"component": "block_output", "intervention_type": "RotatedSpaceIntervention"}]}"#,
@@ -72,14 +73,16 @@ fn unsupported_unit_and_intervention_are_named() {
         r#"{"representations": [{"component": "block_output", "intervention_type": "FooIntervention"}]}"#,
         &["representations[0].intervention_type", "unknown intervention"],
     );
-    fails("gpt2_legacy.onnx", r#"{"representations": [{"component": "block_output", "colour": 3}]}"#, &[
-        "representations[0].colour",
-        "unknown field",
-    ]);
-    fails("gpt2_legacy.onnx", r#"{"mode": "serial", "representations": [{"component": "block_output"}]}"#, &[
-        "mode",
-        "serial",
-    ]);
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "colour": 3}]}"#,
+        &["representations[0].colour", "unknown field"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"mode": "serial", "representations": [{"component": "block_output"}]}"#,
+        &["mode", "serial"],
+    );
 }
 
 #[test]
@@ -196,7 +199,12 @@ fn original_outputs_share_everything_upstream_of_the_first_intervention() {
     assert!(cloned > 0 && cloned < before.len() - layer0, "cloned {cloned} of {} nodes", before.len());
     let meta = Model::load(&out).unwrap();
     assert!(meta.metadata(pvc::PVC_SCHEMA_KEY).unwrap().contains("block_output"));
-    assert!(after.iter().filter(|n| s(&n.name).starts_with("pvc/rep0")).all(|n| s(&n.doc_string).contains("representations[0]")));
+    assert!(
+        after
+            .iter()
+            .filter(|n| s(&n.name).starts_with("pvc/rep0"))
+            .all(|n| s(&n.doc_string).contains("representations[0]"))
+    );
 }
 
 /// `rewrites/schema.json` accepts every example schema, every case schema and pyvene's saved
@@ -223,7 +231,8 @@ fn check_loads_the_patched_model_in_every_runtime() {
     if lib.is_some() {
         assert!(err.contains("check: ONNX Runtime"), "{err}");
     }
-    let (code, err, out, _d) = rewrite("gpt2_legacy.onnx", &schema, &["--check", "--ort-lib", "/nonexistent/libonnxruntime.so"]);
+    let (code, err, out, _d) =
+        rewrite("gpt2_legacy.onnx", &schema, &["--check", "--ort-lib", "/nonexistent/libonnxruntime.so"]);
     assert_eq!(code, 2, "{err}");
     assert!(!out.exists(), "a refused model is removed");
 }

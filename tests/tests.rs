@@ -2,11 +2,11 @@
 
 mod util;
 
+mod bad_models;
+mod c_host;
+mod dtypes;
+mod io_roundtrip;
 mod module_map;
+mod ort_backend;
 mod parity;
 mod rewrite_cli;
-mod dtypes;
-mod ort_backend;
-mod c_host;
-mod io_roundtrip;
-mod bad_models;

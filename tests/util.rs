@@ -26,9 +26,7 @@ pub fn get<'a>(ts: &'a NamedTensors, name: &str) -> Option<&'a Tensor> {
 /// The fixture's recorded inputs (`input.<name>` in its `.ref.safetensors`), renamed to graph
 /// input names.
 pub fn ref_inputs(refs: &NamedTensors) -> NamedTensors {
-    refs.iter()
-        .filter_map(|(n, t)| n.strip_prefix("input.").map(|n| (n.to_string(), t.clone())))
-        .collect()
+    refs.iter().filter_map(|(n, t)| n.strip_prefix("input.").map(|n| (n.to_string(), t.clone()))).collect()
 }
 
 /// A fresh temporary directory.
@@ -61,11 +59,8 @@ pub fn python_script(script: &str, args: &[&Path], modules: &str) {
         eprintln!("skipping {script}: python3 cannot import {modules} (see .ci/run for the pinned packages)");
         return;
     }
-    let out = std::process::Command::new("python3")
-        .arg(models().join(script))
-        .args(args)
-        .output()
-        .expect("python3 runs");
+    let out =
+        std::process::Command::new("python3").arg(models().join(script)).args(args).output().expect("python3 runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{script} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
 }

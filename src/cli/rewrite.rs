@@ -57,7 +57,8 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     let mut overrides = Vec::new();
     for (key, text) in [("unit_locations", &args.unit_locations), ("subspaces", &args.subspaces)] {
         if let Some(text) = text {
-            let value = serde_json::from_str(text).with_context(|| format!("--{}: not valid JSON", key.replace('_', "-")))?;
+            let value =
+                serde_json::from_str(text).with_context(|| format!("--{}: not valid JSON", key.replace('_', "-")))?;
             overrides.push((key, value));
         }
     }
@@ -80,9 +81,7 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         ExternalData::Link => DataPolicy::Link,
         ExternalData::Copy => DataPolicy::Copy,
     };
-    model
-        .save(&args.output, &SaveOptions { data })
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    model.save(&args.output, &SaveOptions { data }).with_context(|| format!("writing {}", args.output.display()))?;
     if args.check
         && let Err(e) = check(&args)
     {

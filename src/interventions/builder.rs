@@ -95,15 +95,30 @@ impl Builder {
 
 /// An integer attribute.
 pub fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(AttributeType::Int as i32), ..Default::default() }
+    pb::AttributeProto {
+        name: Some(name.into()),
+        i: Some(v),
+        r#type: Some(AttributeType::Int as i32),
+        ..Default::default()
+    }
 }
 
 /// An integer-list attribute.
 pub fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(AttributeType::Ints as i32), ..Default::default() }
+    pb::AttributeProto {
+        name: Some(name.into()),
+        ints: v.to_vec(),
+        r#type: Some(AttributeType::Ints as i32),
+        ..Default::default()
+    }
 }
 
 /// A tensor attribute.
 pub fn attr_tensor(name: &str, t: pb::TensorProto) -> pb::AttributeProto {
-    pb::AttributeProto { name: Some(name.into()), t: Some(t), r#type: Some(AttributeType::Tensor as i32), ..Default::default() }
+    pb::AttributeProto {
+        name: Some(name.into()),
+        t: Some(t),
+        r#type: Some(AttributeType::Tensor as i32),
+        ..Default::default()
+    }
 }

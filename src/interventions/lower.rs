@@ -53,7 +53,8 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask = dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| InterventionError::new(format!("subspaces[{i}]"), m))?;
+    let mask =
+        dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| InterventionError::new(format!("subspaces[{i}]"), m))?;
     let new = match rep.kind {
         Kind::Zero => {
             let zero = scalar(&mut b, elem, 0.0);
@@ -67,7 +68,10 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         }
         Kind::Noise => {
             if units != Some(4) {
-                return Err(err("unit_locations", "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into()));
+                return Err(err(
+                    "unit_locations",
+                    "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into(),
+                ));
             }
             let d = geo.width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
             let mut vals = noise::pyvene_noise(d);
@@ -138,7 +142,14 @@ fn count_units(p: &Positions) -> Option<usize> {
 
 /// The source values at the selected units, shaped like the selection (or `[d]` for a
 /// constant, which broadcasts).
-fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<usize>, patch: &mut Patch) -> Result<String, InterventionError> {
+fn source(
+    b: &mut Builder,
+    t: &Target,
+    geo: &Geometry,
+    elem: i32,
+    units: Option<usize>,
+    patch: &mut Patch,
+) -> Result<String, InterventionError> {
     let rep = t.rep;
     let i = rep.index;
     match &rep.source {
@@ -147,7 +158,10 @@ fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<
             if let Some(d) = geo.width
                 && v.len() != d
             {
-                return Err(InterventionError::new(at, format!("has {} values but `{}` is {d} wide", v.len(), rep.component)));
+                return Err(InterventionError::new(
+                    at,
+                    format!("has {} values but `{}` is {d} wide", v.len(), rep.component),
+                ));
             }
             let vals: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
             Ok(b.floats(elem, &[v.len() as i64], &vals))
@@ -164,7 +178,8 @@ fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<
             let sv = t.source_value.as_deref().expect("source runs are resolved before lowering");
             let src_units = count_units(positions);
             let both_fixed = units.is_some() && src_units.is_some();
-            if (both_fixed && units != src_units) || (positions == &Positions::All) != (rep.positions == Positions::All) {
+            if (both_fixed && units != src_units) || (positions == &Positions::All) != (rep.positions == Positions::All)
+            {
                 return Err(InterventionError::new(
                     format!("unit_locations (representation {i})"),
                     "source and base must select the same number of units".to_string(),
@@ -185,10 +200,20 @@ fn source(b: &mut Builder, t: &Target, geo: &Geometry, elem: i32, units: Option<
 /// subspace columns), and reshapes to `[b, k, -1]`. `idim` defaults to `d × max_units` for
 /// abstract components and to everything for module paths (pyvene's `embed_dim=None`).
 /// Returns the value and its shape.
-fn collect(b: &mut Builder, s: &str, rep: &Rep, width: Option<usize>, units: Option<usize>, abstract_component: bool) -> (String, Vec<Dim>) {
+fn collect(
+    b: &mut Builder,
+    s: &str,
+    rep: &Rep,
+    width: Option<usize>,
+    units: Option<usize>,
+    abstract_component: bool,
+) -> (String, Vec<Dim>) {
     let batch = Dim::Named("batch".into());
     let (Some(k), Some(d)) = (units, width) else {
-        return (s.to_string(), vec![batch, Dim::Named("seq".into()), width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]);
+        return (
+            s.to_string(),
+            vec![batch, Dim::Named("seq".into()), width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))],
+        );
     };
     if !abstract_component && matches!(rep.dims, Dims::Prefix(None)) {
         return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);

@@ -62,7 +62,7 @@ impl Mt19937 {
 }
 
 /// pyvene's default noise level, as the float32 buffer holds it.
-pub const NOISE_LEVEL: f32 = 0.134_629_815_816_879_27;
+pub const NOISE_LEVEL: f32 = 0.134_629_82;
 
 /// `RandomState(1).randn(1, 4, d) * level`, in float64, row-major (4 × d values).
 pub fn pyvene_noise(d: usize) -> Vec<f64> {

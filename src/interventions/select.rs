@@ -32,11 +32,8 @@ impl Selection {
             }
             Positions::Fixed(rows) => {
                 let (batch, k) = (rows.len() as i64, rows[0].len() as i64);
-                let flat: Vec<i64> = rows
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(e, r)| r.iter().flat_map(move |&p| [e as i64, p]))
-                    .collect();
+                let flat: Vec<i64> =
+                    rows.iter().enumerate().flat_map(|(e, r)| r.iter().flat_map(move |&p| [e as i64, p])).collect();
                 Selection::Indexed(b.ints(&[batch, k, 2], &flat))
             }
             Positions::Runtime => Selection::Indexed(runtime_indices(b, runtime_input)),

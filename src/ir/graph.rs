@@ -198,13 +198,7 @@ impl Graph {
 
     /// Adds a node ordered right after the nodes keyed `(anchor, _)`; call [`Graph::relink`] after.
     pub(crate) fn push_node(&mut self, proto: pb::NodeProto, anchor: u64) -> NodeId {
-        let minor = self
-            .dag
-            .node_weights()
-            .filter(|n| n.key.0 == anchor)
-            .map(|n| n.key.1)
-            .max()
-            .map_or(1, |m| m + 1);
+        let minor = self.dag.node_weights().filter(|n| n.key.0 == anchor).map(|n| n.key.1).max().map_or(1, |m| m + 1);
         self.dag.add_node(Node { proto, key: (anchor, minor) })
     }
 
@@ -233,13 +227,8 @@ impl Graph {
         self.dag.clear_edges();
         for &id in &ids {
             let proto = &self.dag[id].proto;
-            let reads: BTreeSet<String> = proto
-                .input
-                .iter()
-                .filter(|i| !i.is_empty())
-                .cloned()
-                .chain(super::order::captures(proto))
-                .collect();
+            let reads: BTreeSet<String> =
+                proto.input.iter().filter(|i| !i.is_empty()).cloned().chain(super::order::captures(proto)).collect();
             let sources: BTreeSet<NodeId> = reads
                 .iter()
                 .filter_map(|r| match self.producers.get(r) {

@@ -65,9 +65,9 @@ fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
 fn externals_as_inputs(proto: &mut crate::onnx::pb::ModelProto) {
     const SMALL: u64 = 64 * 1024;
     let Some(g) = proto.graph.as_mut() else { return };
-    let (big, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut g.initializer).into_iter().partition(|t| {
-        crate::onnx::is_external(t) && crate::onnx::expected_bytes(t).is_none_or(|b| b > SMALL)
-    });
+    let (big, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut g.initializer)
+        .into_iter()
+        .partition(|t| crate::onnx::is_external(t) && crate::onnx::expected_bytes(t).is_none_or(|b| b > SMALL));
     g.initializer = keep;
     for t in big {
         let ty = ValueType::from_tensor(&t);

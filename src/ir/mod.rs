@@ -14,8 +14,8 @@ mod types;
 mod verify;
 
 pub use error::IrError;
-pub use infer::infer_types;
 pub use graph::{Graph, Node, NodeId, Producer};
+pub use infer::infer_types;
 pub use model::Model;
 pub use types::{Dim, ElemType, ValueType, dtype_name, is_float};
 pub use verify::verify;

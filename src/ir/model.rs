@@ -51,11 +51,7 @@ impl Model {
     /// The imported opset version of `domain` (`""` and `"ai.onnx"` are the same domain).
     pub fn opset(&self, domain: &str) -> Option<i64> {
         let want = normalize_domain(domain);
-        self.proto
-            .opset_import
-            .iter()
-            .find(|o| normalize_domain(s(&o.domain)) == want)
-            .and_then(|o| o.version)
+        self.proto.opset_import.iter().find(|o| normalize_domain(s(&o.domain)) == want).and_then(|o| o.version)
     }
 
     /// The value of model metadata `key`.
@@ -67,10 +63,10 @@ impl Model {
     pub fn set_metadata(&mut self, key: &str, value: String) {
         match self.proto.metadata_props.iter_mut().find(|p| s(&p.key) == key) {
             Some(p) => p.value = Some(value),
-            None => self.proto.metadata_props.push(pb::StringStringEntryProto {
-                key: Some(key.to_string()),
-                value: Some(value),
-            }),
+            None => self
+                .proto
+                .metadata_props
+                .push(pb::StringStringEntryProto { key: Some(key.to_string()), value: Some(value) }),
         }
     }
 }

@@ -28,8 +28,7 @@ pub struct ValueType {
 impl ValueType {
     /// Reads the tensor type of a `ValueInfoProto`.
     pub fn from_value_info(v: &pb::ValueInfoProto) -> ValueType {
-        let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref())
-        else {
+        let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
             return ValueType::default();
         };
         let shape = t.shape.as_ref().map(|sh| {
@@ -68,10 +67,7 @@ impl ValueType {
         pb::ValueInfoProto {
             name: Some(name.to_string()),
             r#type: Some(pb::TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: self.elem,
-                    shape,
-                })),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: self.elem, shape })),
                 denotation: None,
             }),
             ..Default::default()
@@ -94,10 +90,7 @@ impl ValueType {
 
 /// Whether `elem` is a floating-point element type.
 pub fn is_float(elem: ElemType) -> bool {
-    matches!(
-        DataType::try_from(elem),
-        Ok(DataType::Float | DataType::Float16 | DataType::Bfloat16 | DataType::Double)
-    )
+    matches!(DataType::try_from(elem), Ok(DataType::Float | DataType::Float16 | DataType::Bfloat16 | DataType::Double))
 }
 
 /// A short name for an element type, as PyTorch spells dtypes (`float32`, `int64`).

@@ -89,8 +89,7 @@ pub fn builtin() -> Vec<Family> {
     BUILTIN
         .iter()
         .map(|(name, text)| {
-            serde_json::from_str(text)
-                .unwrap_or_else(|e| panic!("rewrites/{name}/components.json is invalid: {e}"))
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("rewrites/{name}/components.json is invalid: {e}"))
         })
         .collect()
 }
@@ -98,11 +97,7 @@ pub fn builtin() -> Vec<Family> {
 /// The built-in family a model type names: `gpt2`, `GPT2LMHeadModel`, or pyvene's saved
 /// `"<class 'transformers.models.gpt2.modeling_gpt2.GPT2LMHeadModel'>"`.
 pub fn by_model_type(model_type: &str) -> Option<Family> {
-    let bare = model_type
-        .trim_start_matches("<class '")
-        .trim_end_matches("'>")
-        .rsplit('.')
-        .next()
-        .unwrap_or(model_type);
+    let bare =
+        model_type.trim_start_matches("<class '").trim_end_matches("'>").rsplit('.').next().unwrap_or(model_type);
     builtin().into_iter().find(|f| f.model_types.iter().any(|t| t.eq_ignore_ascii_case(bare)))
 }

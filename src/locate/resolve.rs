@@ -1,8 +1,8 @@
 //! [`Locator`]: component names to tensors ([`Site`]s).
 
+use super::LocateError;
 use super::family::{self, Family, Hook, Split};
 use super::modules::ModuleMap;
-use super::LocateError;
 use crate::ir::{Model, ValueType};
 use crate::onnx::s;
 use std::collections::HashMap;
@@ -100,10 +100,7 @@ impl Locator {
         let Some(fam) = &self.family else {
             let known = family::builtin().iter().map(|f| f.family.clone()).collect::<Vec<_>>();
             if known.iter().any(|_| is_abstract(component)) {
-                return Err(LocateError::NoFamily {
-                    component: component.into(),
-                    families: known.join(", "),
-                });
+                return Err(LocateError::NoFamily { component: component.into(), families: known.join(", ") });
             }
             return Err(self.unknown(component));
         };

@@ -110,22 +110,19 @@ mod tests {
 
     #[test]
     fn legacy_segments_cover_module_lists_and_sequential_children() {
-        assert_eq!(legacy_paths(&["transformer", "h.1", "mlp"]), [
-            "transformer",
-            "transformer.h.1",
-            "transformer.h.1.mlp"
-        ]);
+        assert_eq!(
+            legacy_paths(&["transformer", "h.1", "mlp"]),
+            ["transformer", "transformer.h.1", "transformer.h.1.mlp"]
+        );
         assert_eq!(legacy_paths(&["net", "net.2"]), ["net", "net.2"]);
         assert_eq!(legacy_paths(&["model", "layers.0", "self_attn"])[2], "model.layers.0.self_attn");
     }
 
     #[test]
     fn python_list_repr_parses() {
-        assert_eq!(parse_py_list("['', 'model', 'model.layers.1', 'linear_13']"), [
-            "",
-            "model",
-            "model.layers.1",
-            "linear_13"
-        ]);
+        assert_eq!(
+            parse_py_list("['', 'model', 'model.layers.1', 'linear_13']"),
+            ["", "model", "model.layers.1", "linear_13"]
+        );
     }
 }

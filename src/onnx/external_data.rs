@@ -69,18 +69,9 @@ fn collect_graph<'a>(g: &'a pb::GraphProto, out: &mut Vec<&'a pb::TensorProto>) 
     }
 }
 
-fn check(
-    t: &pb::TensorProto,
-    dir: &Path,
-    canon_dir: &Path,
-    model: &Path,
-) -> Result<ExternalRef, OnnxError> {
+fn check(t: &pb::TensorProto, dir: &Path, canon_dir: &Path, model: &Path) -> Result<ExternalRef, OnnxError> {
     let tensor = super::s(&t.name).to_string();
-    let bad = |reason: String| OnnxError::ExternalData {
-        path: model.to_path_buf(),
-        tensor: tensor.clone(),
-        reason,
-    };
+    let bad = |reason: String| OnnxError::ExternalData { path: model.to_path_buf(), tensor: tensor.clone(), reason };
     let mut location = None;
     let mut offset = 0u64;
     let mut length = None;
@@ -89,22 +80,17 @@ fn check(
         match super::s(&kv.key) {
             "location" => location = Some(value.to_string()),
             "offset" => offset = value.parse().map_err(|_| bad(format!("bad offset `{value}`")))?,
-            "length" => {
-                length = Some(value.parse().map_err(|_| bad(format!("bad length `{value}`")))?)
-            }
+            "length" => length = Some(value.parse().map_err(|_| bad(format!("bad length `{value}`")))?),
             _ => {}
         }
     }
     let location = location.ok_or_else(|| bad("external data has no `location`".into()))?;
     check_location(&location).map_err(|r| bad(format!("unsafe location `{location}`: {r}")))?;
     let joined = dir.join(&location);
-    let file = joined
-        .canonicalize()
-        .map_err(|e| bad(format!("external data file `{location}` cannot be opened: {e}")))?;
+    let file =
+        joined.canonicalize().map_err(|e| bad(format!("external data file `{location}` cannot be opened: {e}")))?;
     if !file.starts_with(canon_dir) {
-        return Err(bad(format!(
-            "unsafe location `{location}`: resolves outside the model directory (symlink)"
-        )));
+        return Err(bad(format!("unsafe location `{location}`: resolves outside the model directory (symlink)")));
     }
     let meta = std::fs::metadata(&file).map_err(|e| bad(format!("`{location}`: {e}")))?;
     if !meta.is_file() {
@@ -113,9 +99,9 @@ fn check(
     let size = meta.len();
     let length = match length {
         Some(l) => l,
-        None => size.checked_sub(offset).ok_or_else(|| {
-            bad(format!("offset {offset} is past the end of `{location}` ({size} bytes)"))
-        })?,
+        None => size
+            .checked_sub(offset)
+            .ok_or_else(|| bad(format!("offset {offset} is past the end of `{location}` ({size} bytes)")))?,
     };
     if offset.checked_add(length).is_none_or(|end| end > size) {
         return Err(bad(format!(

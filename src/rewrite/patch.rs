@@ -99,12 +99,8 @@ fn apply_shunt(g: &mut Graph, shunt: &Shunt, nodes: &mut [pb::NodeProto]) {
             }
         }
         _ => {
-            let readers: BTreeSet<NodeId> = g
-                .consumers(&shunt.value)
-                .into_iter()
-                .map(|(n, _)| n)
-                .filter(|n| !g.frozen.contains(n))
-                .collect();
+            let readers: BTreeSet<NodeId> =
+                g.consumers(&shunt.value).into_iter().map(|(n, _)| n).filter(|n| !g.frozen.contains(n)).collect();
             for r in readers {
                 rename(&mut g.node_mut(r).input, &shunt.value, &shunt.by);
             }

@@ -19,7 +19,8 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
     let mut out = Vec::with_capacity(plan.reps.len());
     for rep in &plan.reps {
         let at = rep.field("component");
-        let site = loc.resolve(&rep.component, rep.layer).map_err(|cause| RewriteError::Locate { at: at.clone(), cause })?;
+        let site =
+            loc.resolve(&rep.component, rep.layer).map_err(|cause| RewriteError::Locate { at: at.clone(), cause })?;
         let source_site = match (&rep.source, rep.kind) {
             (Source::Run { .. }, Kind::Skip) => Some(skip_input(loc, &site, &at)?),
             (Source::Run { .. }, _) => Some(site.clone()),
@@ -28,7 +29,10 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
         if rep.kind == Kind::Skip && site.hook != Hook::Output {
             return Err(RewriteError::Locate {
                 at,
-                cause: crate::locate::LocateError::NoTensor { module: rep.component.clone(), side: "output (Skip replaces a module's output)".into() },
+                cause: crate::locate::LocateError::NoTensor {
+                    module: rep.component.clone(),
+                    side: "output (Skip replaces a module's output)".into(),
+                },
             });
         }
         check_positions(rep, &site, limit.as_ref())?;
@@ -68,7 +72,10 @@ fn check_positions(rep: &Rep, site: &Site, limit: Option<&(usize, String)>) -> R
 fn skip_input(loc: &Locator, site: &Site, at: &str) -> Result<Site, RewriteError> {
     let module = site.module.clone().ok_or_else(|| RewriteError::Locate {
         at: at.to_string(),
-        cause: crate::locate::LocateError::NoTensor { module: site.value.clone(), side: "module (Skip needs a module component)".into() },
+        cause: crate::locate::LocateError::NoTensor {
+            module: site.value.clone(),
+            side: "module (Skip needs a module component)".into(),
+        },
     })?;
     let spelled = format!("{}.input", crate::locate::pyvene_spelling(&module));
     loc.resolve(&spelled, 0).map_err(|cause| RewriteError::Locate { at: at.to_string(), cause })

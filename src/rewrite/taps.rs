@@ -24,9 +24,7 @@ pub fn tap_patch(taps: &[(String, String, ValueType)]) -> Patch {
 
 /// Exposes values of `model` as outputs named `output_name`, typed from `types`.
 pub fn expose(model: &mut Model, values: &[(String, String)], types: &std::collections::HashMap<String, ValueType>) {
-    let taps: Vec<(String, String, ValueType)> = values
-        .iter()
-        .map(|(v, n)| (v.clone(), n.clone(), types.get(v).cloned().unwrap_or_default()))
-        .collect();
+    let taps: Vec<(String, String, ValueType)> =
+        values.iter().map(|(v, n)| (v.clone(), n.clone(), types.get(v).cloned().unwrap_or_default())).collect();
     tap_patch(&taps).apply(model);
 }

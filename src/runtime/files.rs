@@ -57,16 +57,15 @@ pub fn write_safetensors(path: &Path, tensors: &NamedTensors) -> Result<(), Runt
                 .map_err(|e| RuntimeError::BadTensor(format!("`{n}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| RuntimeError::File(format!("{}: {e}", path.display())))?;
+    let bytes =
+        safetensors::serialize(views, None).map_err(|e| RuntimeError::File(format!("{}: {e}", path.display())))?;
     crate::onnx::write_atomic(path, &bytes).map_err(|e| RuntimeError::File(e.to_string()))
 }
 
 /// Parses a JSON number array (nested to any depth) into a tensor of `dtype`.
 pub fn tensor_from_json(name: &str, text: &str, dtype: DType) -> Result<Tensor, RuntimeError> {
     let bad = |why: String| RuntimeError::BadInput { name: name.into(), reason: why };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(format!("not a JSON array: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON array: {e}")))?;
     let mut shape = Vec::new();
     let mut probe = &value;
     while let serde_json::Value::Array(items) = probe {
@@ -91,9 +90,7 @@ pub fn tensor_from_json(name: &str, text: &str, dtype: DType) -> Result<Tensor, 
 }
 
 fn ints(flat: &[f64]) -> Result<Vec<i64>, String> {
-    flat.iter()
-        .map(|v| if v.fract() == 0.0 { Ok(*v as i64) } else { Err(format!("{v} is not an integer")) })
-        .collect()
+    flat.iter().map(|v| if v.fract() == 0.0 { Ok(*v as i64) } else { Err(format!("{v} is not an integer")) }).collect()
 }
 
 fn flatten(v: &serde_json::Value, depth: usize, shape: &[usize], out: &mut Vec<f64>) -> Result<(), String> {

@@ -118,9 +118,11 @@ pub fn order_inputs<'a>(specs: &[IoSpec], given: &'a NamedTensors) -> Result<Vec
     specs
         .iter()
         .map(|spec| {
-            let t = given.iter().find(|(n, _)| n == &spec.name).map(|(_, t)| t).ok_or_else(|| {
-                RuntimeError::BadInput { name: spec.name.clone(), reason: "missing".into() }
-            })?;
+            let t = given
+                .iter()
+                .find(|(n, _)| n == &spec.name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| RuntimeError::BadInput { name: spec.name.clone(), reason: "missing".into() })?;
             if let Some(d) = spec.dtype
                 && d != t.dtype
             {

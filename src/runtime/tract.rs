@@ -40,17 +40,11 @@ impl Backend for TractBackend {
 
     fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError> {
         let ordered = super::order_inputs(&self.inputs, inputs)?;
-        let tvals: TVec<TValue> = ordered
-            .into_iter()
-            .map(|t| to_tract(t).map(|t| t.into_tvalue()))
-            .collect::<Result<_, _>>()?;
+        let tvals: TVec<TValue> =
+            ordered.into_iter().map(|t| to_tract(t).map(|t| t.into_tvalue())).collect::<Result<_, _>>()?;
         let plan = &self.plan;
         let outs = guarded(|| plan.run(tvals).map_err(|e| RuntimeError::Backend(format!("tract: {e:#}"))))?;
-        self.outputs
-            .iter()
-            .zip(outs)
-            .map(|(name, v)| Ok((name.clone(), from_tract(&v)?)))
-            .collect()
+        self.outputs.iter().zip(outs).map(|(name, v)| Ok((name.clone(), from_tract(&v)?))).collect()
     }
 }
 
@@ -74,8 +68,7 @@ fn datum(d: DType) -> Option<DatumType> {
 }
 
 fn to_tract(t: &Tensor) -> Result<tract_onnx::prelude::Tensor, RuntimeError> {
-    let dt = datum(t.dtype)
-        .ok_or_else(|| RuntimeError::Backend(format!("tract has no {} tensors", t.dtype.name())))?;
+    let dt = datum(t.dtype).ok_or_else(|| RuntimeError::Backend(format!("tract has no {} tensors", t.dtype.name())))?;
     unsafe { tract_onnx::prelude::Tensor::from_raw_dt(dt, &t.shape, &t.bytes) }
         .map_err(|e| RuntimeError::Backend(format!("tract: {e:#}")))
 }

@@ -1,9 +1,9 @@
 //! pyvene's `unit_locations` and `subspaces` formats, shorthands included, resolved per
 //! intervention (`_broadcast_unit_locations` / `_broadcast_subspaces` in pyvene 0.1.8).
 
+use super::SchemaError;
 use super::json::{At, is_int_list};
 use super::plan::Positions;
-use super::SchemaError;
 use serde_json::Value;
 
 /// Base and source positions of one intervention; `None` on the source side means "no source
@@ -30,10 +30,8 @@ pub fn unit_locations(root: &At, n: usize) -> Result<Option<Vec<Locs>>, SchemaEr
     let at = At { v: raw, path: "unit_locations".into() };
     let all = |source: Option<Positions>, base: Positions| vec![Locs { source, base }; n];
     match raw {
-        Value::Null => return Ok(Some(all(Some(Positions::All), Positions::All))),
-        Value::String(s) if s == "runtime" => {
-            return Ok(Some(all(Some(Positions::Runtime), Positions::Runtime)));
-        }
+        Value::Null => Ok(Some(all(Some(Positions::All), Positions::All))),
+        Value::String(s) if s == "runtime" => Ok(Some(all(Some(Positions::Runtime), Positions::Runtime))),
         Value::Object(map) => {
             if map.len() != 1 {
                 return Err(at.err("expected exactly one key: \"sources->base\" or \"base\""));
@@ -172,8 +170,5 @@ pub fn subspaces(root: &At, n: usize) -> Result<Vec<Option<Vec<Vec<usize>>>>, Sc
 }
 
 fn indices(x: &At) -> Result<Vec<usize>, SchemaError> {
-    x.ints()?
-        .into_iter()
-        .map(|v| usize::try_from(v).map_err(|_| x.err(format!("index {v} is negative"))))
-        .collect()
+    x.ints()?.into_iter().map(|v| usize::try_from(v).map_err(|_| x.err(format!("index {v} is negative")))).collect()
 }

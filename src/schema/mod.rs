@@ -31,8 +31,8 @@ impl Plan {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| SchemaError::new("(file)", format!("cannot read {}: {e}", file.display())))?;
         let dir = file.parent().unwrap_or(Path::new("."));
-        let mut doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
         if let Some(map) = doc.as_object_mut() {
             for (k, v) in overrides {
                 map.insert(k.to_string(), v.clone());
@@ -43,8 +43,8 @@ impl Plan {
 
     /// Parses schema text; `dir` anchors relative paths such as `"weights"`.
     pub fn from_json(text: &str, dir: &Path) -> Result<Plan, SchemaError> {
-        let doc: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
         parse::parse(&doc, dir)
     }
 }

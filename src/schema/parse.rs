@@ -1,10 +1,10 @@
 //! Raw JSON (any of the accepted forms) to a validated [`Plan`].
 
+use super::SchemaError;
 use super::json::At;
 use super::locations::{self, Locs};
 use super::plan::{Dims, Kind, Plan, Positions, Rep, Source};
 use super::weights::Weights;
-use super::SchemaError;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -98,7 +98,17 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         if let Source::Run { .. } = source {
             keyed.push((i, raw.get("group_key").map(At::int).transpose()?));
         }
-        reps.push(Rep { index: i, at: raw.at.path.clone(), layer, component, max_units, kind, positions, dims, source });
+        reps.push(Rep {
+            index: i,
+            at: raw.at.path.clone(),
+            layer,
+            component,
+            max_units,
+            kind,
+            positions,
+            dims,
+            source,
+        });
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
@@ -148,9 +158,7 @@ fn check_unit(raw: &RawRep) -> Result<(), SchemaError> {
     let Some(u) = raw.get("unit") else { return Ok(()) };
     match u.str()? {
         "pos" => Ok(()),
-        other @ ("h" | "h.pos" | "t") => {
-            Err(u.err(format!("unit `{other}` is not supported yet; supported: pos")))
-        }
+        other @ ("h" | "h.pos" | "t") => Err(u.err(format!("unit `{other}` is not supported yet; supported: pos"))),
         other => Err(u.err(format!("unknown unit `{other}`; pyvene's units are pos, h, h.pos, t"))),
     }
 }
@@ -171,10 +179,18 @@ fn kind_of(raw: &RawRep, types: Option<&At>, i: usize) -> Result<Kind, SchemaErr
         "collect" => Kind::Collect,
         "noise" => Kind::Noise,
         "skip" => Kind::Skip,
-        "rotatedspace" | "boundlessrotatedspace" | "sigmoidmaskrotatedspace" | "sigmoidmask"
-        | "lowrankrotatedspace" | "pcarotatedspace" | "autoencoder" | "jumpreluautoencoder"
+        "rotatedspace"
+        | "boundlessrotatedspace"
+        | "sigmoidmaskrotatedspace"
+        | "sigmoidmask"
+        | "lowrankrotatedspace"
+        | "pcarotatedspace"
+        | "autoencoder"
+        | "jumpreluautoencoder"
         | "loreft" => {
-            return Err(at.err(format!("intervention `{bare}` is not supported yet (trained interventions are planned)")));
+            return Err(
+                at.err(format!("intervention `{bare}` is not supported yet (trained interventions are planned)"))
+            );
         }
         _ => {
             return Err(at.err(format!(
@@ -227,7 +243,10 @@ fn select_dims(
         let mut out = Vec::new();
         for &id in row {
             let p = parts.get(id).ok_or_else(|| {
-                SchemaError::new(format!("{}.subspace_partition", at.path), format!("subspace id {id} has no partition ({} defined)", parts.len()))
+                SchemaError::new(
+                    format!("{}.subspace_partition", at.path),
+                    format!("subspace id {id} has no partition ({} defined)", parts.len()),
+                )
             })?;
             out.extend(p);
         }
@@ -261,7 +280,12 @@ fn constant_source(raw: &RawRep, weights: &Weights, i: usize, kind: Kind) -> Res
     Ok(v)
 }
 
-fn sources(raw: &RawRep, kind: Kind, loc: Option<Locs>, constant: Option<Vec<f32>>) -> Result<(Positions, Source), SchemaError> {
+fn sources(
+    raw: &RawRep,
+    kind: Kind,
+    loc: Option<Locs>,
+    constant: Option<Vec<f32>>,
+) -> Result<(Positions, Source), SchemaError> {
     if let Some(c) = constant {
         let base = loc.map_or(Positions::All, |l| l.base);
         return Ok((base, Source::Constant(c)));
@@ -290,7 +314,9 @@ fn assign_groups(reps: &mut [Rep], keyed: &[(usize, Option<i64>)], raws: &[RawRe
     let with_key = keyed.iter().filter(|(_, k)| k.is_some()).count();
     if with_key != 0 && with_key != keyed.len() {
         let (i, _) = keyed.iter().find(|(_, k)| k.is_none()).unwrap();
-        return Err(raws[*i].at.err("group_key must be set on every representation that takes a source run, or on none"));
+        return Err(raws[*i]
+            .at
+            .err("group_key must be set on every representation that takes a source run, or on none"));
     }
     let keys: BTreeSet<i64> = keyed.iter().filter_map(|(_, k)| *k).collect();
     for (n, (i, key)) in keyed.iter().enumerate() {

@@ -28,16 +28,23 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<HashMap<String, StateTensor>, Str
     for (k, v) in items {
         let (Value::Str(key), Value::Tensor(t)) = (k, v) else { continue };
         let file = format!("{prefix}data/{}", t.storage);
-        let data = entries.iter().find(|(n, _)| *n == file).map(|(_, d)| *d).ok_or(format!("missing storage {file}"))?;
+        let data =
+            entries.iter().find(|(n, _)| *n == file).map(|(_, d)| *d).ok_or(format!("missing storage {file}"))?;
         out.insert(key, t.read(data)?);
     }
     Ok(out)
 }
 
 fn zip_entries(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
-    let u16at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).ok_or("truncated zip");
-    let u32at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).ok_or("truncated zip");
-    let eocd = (0..bytes.len().saturating_sub(21)).rev().find(|&o| bytes[o..].starts_with(&[0x50, 0x4b, 5, 6])).ok_or("not a zip archive")?;
+    let u16at =
+        |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).ok_or("truncated zip");
+    let u32at = |o: usize| {
+        bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).ok_or("truncated zip")
+    };
+    let eocd = (0..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&o| bytes[o..].starts_with(&[0x50, 0x4b, 5, 6]))
+        .ok_or("not a zip archive")?;
     let count = u16at(eocd + 10)?;
     let mut at = u32at(eocd + 16)?;
     let mut out = Vec::with_capacity(count);
@@ -88,9 +95,9 @@ impl TensorRef {
 #[derive(Debug, Clone)]
 enum Value {
     None,
-    Bool(bool),
+    Bool,
     Int(i64),
-    Float(f64),
+    Float,
     Str(String),
     Tuple(Vec<Value>),
     List(Vec<Value>),
@@ -161,8 +168,7 @@ impl Unpickler {
                     self.stack.push(Value::Tuple(items));
                 }
                 b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                0x88 | 0x89 => self.stack.push(Value::Bool),
                 b'K' => self.stack.push(Value::Int(take(&mut i, 1)?[0] as i64)),
                 b'M' => self.stack.push(Value::Int(u16::from_le_bytes(take(&mut i, 2)?.try_into().unwrap()) as i64)),
                 b'J' => self.stack.push(Value::Int(i32::from_le_bytes(take(&mut i, 4)?.try_into().unwrap()) as i64)),
@@ -178,7 +184,10 @@ impl Unpickler {
                     }
                     self.stack.push(Value::Int(v));
                 }
-                b'G' => self.stack.push(Value::Float(f64::from_be_bytes(take(&mut i, 8)?.try_into().unwrap()))),
+                b'G' => {
+                    take(&mut i, 8)?;
+                    self.stack.push(Value::Float);
+                }
                 b'X' => {
                     let n = u32::from_le_bytes(take(&mut i, 4)?.try_into().unwrap()) as usize;
                     self.stack.push(Value::Str(String::from_utf8_lossy(take(&mut i, n)?).into_owned()));
@@ -201,7 +210,9 @@ impl Unpickler {
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    let Some(Value::Dict(d)) = self.stack.last_mut() else { return Err("SETITEMS on a non-dict".into()) };
+                    let Some(Value::Dict(d)) = self.stack.last_mut() else {
+                        return Err("SETITEMS on a non-dict".into());
+                    };
                     let mut it = items.into_iter();
                     while let (Some(k), Some(v)) = (it.next(), it.next()) {
                         d.push((k, v));
@@ -210,12 +221,16 @@ impl Unpickler {
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
-                    let Some(Value::Dict(d)) = self.stack.last_mut() else { return Err("SETITEM on a non-dict".into()) };
+                    let Some(Value::Dict(d)) = self.stack.last_mut() else {
+                        return Err("SETITEM on a non-dict".into());
+                    };
                     d.push((k, v));
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
-                    let Some(Value::List(l)) = self.stack.last_mut() else { return Err("APPENDS on a non-list".into()) };
+                    let Some(Value::List(l)) = self.stack.last_mut() else {
+                        return Err("APPENDS on a non-list".into());
+                    };
                     l.extend(items);
                 }
                 b'a' => {

@@ -1,8 +1,8 @@
 //! The schema's weights: a safetensors file whose tensor `<i>.<name>` is representation i's
 //! parameter, and the `intkey_*.bin` state_dicts of a pyvene save directory.
 
-use super::json::At;
 use super::SchemaError;
+use super::json::At;
 use std::path::Path;
 
 /// Loaded weights, by name.
@@ -28,8 +28,8 @@ impl Weights {
                 continue;
             }
             let bytes = std::fs::read(&file).map_err(|e| key.err(format!("cannot read {}: {e}", file.display())))?;
-            let state = super::torch_bin::read_state_dict(&bytes)
-                .map_err(|e| key.err(format!("{}: {e}", file.display())))?;
+            let state =
+                super::torch_bin::read_state_dict(&bytes).map_err(|e| key.err(format!("{}: {e}", file.display())))?;
             for (name, t) in state {
                 let full = format!("{i}.{name}");
                 if !self.tensors.iter().any(|(n, _)| *n == full) {
@@ -51,10 +51,18 @@ impl Weights {
         for (name, view) in st.tensors() {
             let data = view.data();
             let vals: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-                safetensors::Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-                safetensors::Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-                safetensors::Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                safetensors::Dtype::F32 => {
+                    data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+                }
+                safetensors::Dtype::F64 => {
+                    data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+                }
+                safetensors::Dtype::F16 => {
+                    data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                }
+                safetensors::Dtype::BF16 => {
+                    data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                }
                 other => return Err(at.err(format!("tensor `{name}` has unsupported type {other:?}"))),
             };
             tensors.push((name, vals));

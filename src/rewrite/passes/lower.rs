@@ -20,7 +20,9 @@ impl Pass for LowerInterventions {
         let dependent = input_dependent(&cx.pristine.graph);
         for (rep, r) in cx.plan.reps.iter().zip(&cx.sites) {
             let source_value = match (&rep.source, &r.source_site) {
-                (Source::Run { group, .. }, Some(s)) => Some(source_value(&cx.pristine.graph, *group, &s.value, &dependent)),
+                (Source::Run { group, .. }, Some(s)) => {
+                    Some(source_value(&cx.pristine.graph, *group, &s.value, &dependent))
+                }
                 _ => None,
             };
             let patch = lower(&Target { rep, site: &r.site, source_value })?;
