@@ -2,11 +2,11 @@
 
 mod util;
 
-mod bad_models;
+mod bad_model;
 mod c_host;
 mod dtypes;
-mod io_roundtrip;
 mod module_map;
+mod onnx_io;
 mod ort_backend;
 mod parity;
 mod rewrite_cli;

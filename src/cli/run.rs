@@ -97,6 +97,8 @@ fn backend_choice(args: &Args) -> anyhow::Result<BackendChoice> {
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
     let choice = backend_choice(&args)?;
+    let model = pvc::ir::Model::load(&args.model)?;
+    pvc::ir::verify(&model).with_context(|| format!("{}: invalid graph", args.model.display()))?;
     let mut backend =
         pvc::runtime::load_backend(&args.model, choice).with_context(|| format!("loading {}", args.model.display()))?;
     let inputs = gather_inputs(&args, backend.inputs())?;

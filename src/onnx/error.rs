@@ -29,11 +29,14 @@ pub enum OnnxError {
         /// What was wrong.
         reason: String,
     },
-    /// Writing would overwrite the input model or one of its data files.
-    #[error("refusing to write {path}: it is an input of this run")]
+    /// Writing would overwrite the input model or one of its data files, or the model would land
+    /// where its own external data is placed.
+    #[error("refusing to write {path}: {why}")]
     OverwritesInput {
         /// The output path that was refused.
         path: PathBuf,
+        /// What the path already is.
+        why: &'static str,
     },
 }
 

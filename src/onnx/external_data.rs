@@ -7,6 +7,7 @@
 
 use super::OnnxError;
 use super::pb::{self, tensor_proto::DataLocation};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// A checked external-data reference of one tensor.
@@ -31,7 +32,8 @@ pub fn is_external(t: &pb::TensorProto) -> bool {
 
 /// Checks and returns every external-data reference of `model`, whose file is `path`.
 ///
-/// Tensors are visited in the main graph, in nested subgraphs and in node attributes.
+/// Tensors are visited in the main graph, in nested subgraphs, in node attributes, in model-local
+/// functions and in training-info graphs.
 pub fn external_refs(model: &pb::ModelProto, path: &Path) -> Result<Vec<ExternalRef>, OnnxError> {
     let dir = model_dir(path);
     let canon_dir = dir.canonicalize().map_err(|e| OnnxError::io(&dir, e))?;
@@ -40,8 +42,18 @@ pub fn external_refs(model: &pb::ModelProto, path: &Path) -> Result<Vec<External
     if let Some(g) = &model.graph {
         collect_graph(g, &mut tensors);
     }
+    for f in &model.functions {
+        collect_attributes(&f.attribute_proto, &mut tensors);
+        collect_nodes(&f.node, &mut tensors);
+    }
+    for ti in &model.training_info {
+        for g in ti.initialization.iter().chain(ti.algorithm.iter()) {
+            collect_graph(g, &mut tensors);
+        }
+    }
+    let mut files = HashMap::new();
     for t in tensors.into_iter().filter(|t| is_external(t)) {
-        refs.push(check(t, &dir, &canon_dir, path)?);
+        refs.push(check(t, &dir, &canon_dir, path, &mut files)?);
     }
     Ok(refs)
 }
@@ -59,17 +71,35 @@ fn collect_graph<'a>(g: &'a pb::GraphProto, out: &mut Vec<&'a pb::TensorProto>) 
     for sp in &g.sparse_initializer {
         out.extend(sp.values.iter().chain(sp.indices.iter()));
     }
-    for n in &g.node {
-        for a in &n.attribute {
-            out.extend(a.t.iter().chain(a.tensors.iter()));
-            for sg in a.g.iter().chain(a.graphs.iter()) {
-                collect_graph(sg, out);
-            }
+    collect_nodes(&g.node, out);
+}
+
+fn collect_nodes<'a>(nodes: &'a [pb::NodeProto], out: &mut Vec<&'a pb::TensorProto>) {
+    for n in nodes {
+        collect_attributes(&n.attribute, out);
+    }
+}
+
+fn collect_attributes<'a>(attributes: &'a [pb::AttributeProto], out: &mut Vec<&'a pb::TensorProto>) {
+    for a in attributes {
+        out.extend(a.t.iter().chain(a.tensors.iter()));
+        for sp in a.sparse_tensor.iter().chain(a.sparse_tensors.iter()) {
+            out.extend(sp.values.iter().chain(sp.indices.iter()));
+        }
+        for sg in a.g.iter().chain(a.graphs.iter()) {
+            collect_graph(sg, out);
         }
     }
 }
 
-fn check(t: &pb::TensorProto, dir: &Path, canon_dir: &Path, model: &Path) -> Result<ExternalRef, OnnxError> {
+/// Checks one tensor's reference. `files` caches each checked location's canonical file and size.
+fn check(
+    t: &pb::TensorProto,
+    dir: &Path,
+    canon_dir: &Path,
+    model: &Path,
+    files: &mut HashMap<String, (PathBuf, u64)>,
+) -> Result<ExternalRef, OnnxError> {
     let tensor = super::s(&t.name).to_string();
     let bad = |reason: String| OnnxError::ExternalData { path: model.to_path_buf(), tensor: tensor.clone(), reason };
     let mut location = None;
@@ -85,18 +115,27 @@ fn check(t: &pb::TensorProto, dir: &Path, canon_dir: &Path, model: &Path) -> Res
         }
     }
     let location = location.ok_or_else(|| bad("external data has no `location`".into()))?;
-    check_location(&location).map_err(|r| bad(format!("unsafe location `{location}`: {r}")))?;
-    let joined = dir.join(&location);
-    let file =
-        joined.canonicalize().map_err(|e| bad(format!("external data file `{location}` cannot be opened: {e}")))?;
-    if !file.starts_with(canon_dir) {
-        return Err(bad(format!("unsafe location `{location}`: resolves outside the model directory (symlink)")));
-    }
-    let meta = std::fs::metadata(&file).map_err(|e| bad(format!("`{location}`: {e}")))?;
-    if !meta.is_file() {
-        return Err(bad(format!("`{location}` is not a regular file")));
-    }
-    let size = meta.len();
+    let (file, size) = match files.get(&location) {
+        Some(known) => known.clone(),
+        None => {
+            check_location(&location).map_err(|r| bad(format!("unsafe location `{location}`: {r}")))?;
+            let joined = dir.join(&location);
+            let file = joined
+                .canonicalize()
+                .map_err(|e| bad(format!("external data file `{location}` cannot be opened: {e}")))?;
+            if !file.starts_with(canon_dir) {
+                return Err(bad(format!(
+                    "unsafe location `{location}`: resolves outside the model directory (symlink)"
+                )));
+            }
+            let meta = std::fs::metadata(&file).map_err(|e| bad(format!("`{location}`: {e}")))?;
+            if !meta.is_file() {
+                return Err(bad(format!("`{location}` is not a regular file")));
+            }
+            files.insert(location.clone(), (file.clone(), meta.len()));
+            (file, meta.len())
+        }
+    };
     let length = match length {
         Some(l) => l,
         None => size

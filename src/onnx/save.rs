@@ -3,7 +3,7 @@
 use super::external_data::ExternalRef;
 use super::{OnnxError, pb};
 use prost::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// How external data files follow a model saved into another directory.
@@ -41,12 +41,21 @@ impl SaveOptions {
         out: &Path,
         inputs: &[PathBuf],
     ) -> Result<(), OnnxError> {
-        refuse_inputs(out, inputs, external)?;
+        let files: BTreeMap<&str, &Path> = external.iter().map(|r| (r.location.as_str(), r.file.as_path())).collect();
+        let out_abs = absolute(out);
+        let is_out = |p: &Path| p == out || (out_abs.is_some() && absolute(p) == out_abs);
+        let sources: BTreeSet<&Path> = inputs.iter().map(PathBuf::as_path).chain(files.values().copied()).collect();
+        if sources.into_iter().any(is_out) {
+            return Err(OnnxError::OverwritesInput { path: out.to_path_buf(), why: "it is an input of this run" });
+        }
         let out_dir = super::external_data::model_dir(out);
-        let same_dir = same_path(&out_dir, src_dir);
-        if !same_dir {
-            let files: BTreeMap<&str, &Path> =
-                external.iter().map(|r| (r.location.as_str(), r.file.as_path())).collect();
+        if files.keys().any(|location| is_out(&out_dir.join(location))) {
+            return Err(OnnxError::OverwritesInput {
+                path: out.to_path_buf(),
+                why: "the model's external data is placed there",
+            });
+        }
+        if !same_path(&out_dir, src_dir) {
             for (location, file) in files {
                 self.place(file, &out_dir.join(location))?;
             }
@@ -73,14 +82,6 @@ impl SaveOptions {
     }
 }
 
-fn refuse_inputs(out: &Path, inputs: &[PathBuf], external: &[ExternalRef]) -> Result<(), OnnxError> {
-    let clash = inputs.iter().chain(external.iter().map(|r| &r.file)).any(|p| same_path(p, out));
-    if clash {
-        return Err(OnnxError::OverwritesInput { path: out.to_path_buf() });
-    }
-    Ok(())
-}
-
 /// Whether two paths name the same file or directory (after resolving what exists).
 fn same_path(a: &Path, b: &Path) -> bool {
     match (absolute(a), absolute(b)) {
@@ -97,9 +98,13 @@ fn absolute(p: &Path) -> Option<PathBuf> {
     Some(parent.join(p.file_name()?))
 }
 
+/// A fresh temporary name next to `path`, unique within this process (concurrent saves to the
+/// same path must not share one).
 fn temp_name(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.pvc-tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.pvc-tmp-{}-{n}", std::process::id()))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
@@ -107,8 +112,8 @@ fn temp_name(path: &Path) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
     use std::io::Write;
     let tmp = temp_name(path);
+    let mut f = std::fs::File::create_new(&tmp).map_err(|e| OnnxError::io(path, e))?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -48,10 +48,35 @@ impl Backend for TractBackend {
     }
 }
 
-/// Runs `f`, turning a panic inside tract into an error: a bad model must never crash pvc.
+std::thread_local! {
+    /// Set while this thread runs inside [`guarded`]: the panic hook then stays silent.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside tract into an error: a bad model must never crash pvc, nor
+/// print a panic message (the error carries it, on one line).
 fn guarded<T>(f: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(RuntimeError::Backend("tract failed on this model (internal panic)".into())))
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(|g| g.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    result.unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
+        Err(RuntimeError::Backend(format!("tract failed on this model (internal panic: {what})")))
+    })
 }
 
 fn datum(d: DType) -> Option<DatumType> {
