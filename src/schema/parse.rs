@@ -85,6 +85,11 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             None => "block_output".to_string(),
         };
         check_unit(raw)?;
+        for key in ["intervention_link_key", "moe_key"] {
+            if let Some(k) = raw.get(key) {
+                return Err(k.err(format!("`{key}` is not supported yet")));
+            }
+        }
         let max_units = raw.get("max_number_of_units").map(At::index).transpose()?.unwrap_or(1);
         if max_units == 0 {
             return Err(raw.get("max_number_of_units").unwrap().err("must be at least 1"));
