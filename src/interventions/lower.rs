@@ -45,10 +45,10 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let units = count_units(&rep.positions);
     let mut patch = Patch::new(rule(rep.kind), Some(&t.site.value));
     if rep.positions == Positions::Runtime {
-        patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), rep.max_units));
+        patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), i));
     }
     if rep.kind == Kind::Collect {
-        let out = collect(&mut b, &s, rep, geo.width, units, t.site.abstract_component);
+        let out = collect(&mut b, &s, rep, geo.width, units, t.site);
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
@@ -168,9 +168,10 @@ fn source(
         }
         Source::Runtime => {
             let name = format!("source_representations.{i}");
-            let k = units.map_or(Dim::Named("seq".into()), |k| Dim::Fixed(k as i64));
+            let (batch, seq) = lead_dims(t.site);
+            let k = units.map_or(seq, |k| Dim::Fixed(k as i64));
             let w = geo.width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64));
-            let ty = ValueType { elem: Some(elem), shape: Some(vec![Dim::Named("batch".into()), k, w]) };
+            let ty = ValueType { elem: Some(elem), shape: Some(vec![batch, k, w]) };
             patch.inputs.push(ty.to_value_info(&name));
             Ok(name)
         }
@@ -186,7 +187,7 @@ fn source(
                 ));
             }
             if *positions == Positions::Runtime {
-                patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), rep.max_units));
+                patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), i));
             }
             let x = geo.enter(b, sv);
             let sel = Selection::build(b, positions, &format!("unit_locations.{i}.source"));
@@ -206,15 +207,13 @@ fn collect(
     rep: &Rep,
     width: Option<usize>,
     units: Option<usize>,
-    abstract_component: bool,
+    site: &Site,
 ) -> (String, Vec<Dim>) {
-    let batch = Dim::Named("batch".into());
+    let (batch, seq) = lead_dims(site);
     let (Some(k), Some(d)) = (units, width) else {
-        return (
-            s.to_string(),
-            vec![batch, Dim::Named("seq".into()), width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))],
-        );
+        return (s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]);
     };
+    let abstract_component = site.abstract_component;
     if !abstract_component && matches!(rep.dims, Dims::Prefix(None)) {
         return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);
     }
@@ -290,10 +289,19 @@ fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
     ValueType { elem: Some(elem), shape: Some(shape) }.to_value_info(name)
 }
 
-fn locations_input(name: &str, _max_units: usize) -> pb::ValueInfoProto {
+/// The site's batch and sequence dimensions, as the model names them.
+fn lead_dims(site: &Site) -> (Dim, Dim) {
+    let shape = site.ty.shape.as_deref().unwrap_or(&[]);
+    let dim = |i: usize, default: &str| shape.get(i).cloned().unwrap_or(Dim::Named(default.into()));
+    (dim(0, "batch"), dim(1, "seq"))
+}
+
+/// An int64 `[batch, units_<i>]` positions input; each representation gets its own units symbol,
+/// so runtimes do not tie the unit counts of different interventions together.
+fn locations_input(name: &str, index: usize) -> pb::ValueInfoProto {
     let ty = ValueType {
         elem: Some(DataType::Int64 as i32),
-        shape: Some(vec![Dim::Named("batch".into()), Dim::Named("units".into())]),
+        shape: Some(vec![Dim::Named("batch".into()), Dim::Named(format!("units_{index}"))]),
     };
     ty.to_value_info(name)
 }
