@@ -4,9 +4,9 @@ use super::builder::{Builder, attr_int, attr_tensor};
 use super::select::Selection;
 use super::{InterventionError, noise};
 use crate::ir::{Dim, ValueType};
+use crate::ir::{Patch, Shunt};
 use crate::locate::Site;
 use crate::onnx::pb::{self, tensor_proto::DataType};
-use crate::rewrite::{Patch, Shunt};
 use crate::schema::{Dims, Kind, Positions, Rep, Source};
 
 /// What one representation needs from the graph: its site and, for a source run, the value

@@ -1,5 +1,5 @@
 //! Intervention subgraphs: each representation of a plan, at its located site, becomes a
-//! [`Patch`](crate::rewrite::Patch) of standard ONNX ops that works for any batch size and
+//! [`Patch`](crate::ir::Patch) of standard ONNX ops that works for any batch size and
 //! sequence length.
 
 mod builder;

@@ -10,6 +10,7 @@ mod graph;
 mod infer;
 mod model;
 mod order;
+mod patch;
 mod types;
 mod verify;
 
@@ -17,5 +18,6 @@ pub use error::IrError;
 pub use graph::{Graph, Node, NodeId, Producer};
 pub use infer::infer_types;
 pub use model::Model;
+pub use patch::{Patch, Shunt};
 pub use types::{Dim, ElemType, ValueType, dtype_name, is_float};
 pub use verify::verify;

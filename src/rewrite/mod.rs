@@ -4,13 +4,12 @@ mod clone;
 mod error;
 mod pass;
 mod passes;
-mod patch;
 mod sites;
 mod taps;
 
+pub use crate::ir::{Patch, Shunt};
 pub use error::RewriteError;
 pub use pass::{Pass, run_pipeline};
-pub use patch::{Patch, Shunt};
 pub use sites::Resolved;
 pub use taps::{expose, tap_patch};
 

@@ -1,7 +1,7 @@
 //! [`Patch`]: a rewrite as a value. Builders read the graph and return one; a single
 //! [`Patch::apply`] makes it real, so a builder can never leave the graph half-changed.
 
-use crate::ir::{Graph, Model, NodeId, Producer};
+use super::{Graph, Model, NodeId, Producer};
 use crate::onnx::pb;
 use std::collections::BTreeSet;
 
