@@ -196,10 +196,14 @@ impl Graph {
             .collect()
     }
 
-    /// Adds a node ordered right after the nodes keyed `(anchor, _)`; call [`Graph::relink`] after.
-    pub(crate) fn push_node(&mut self, proto: pb::NodeProto, anchor: u64) -> NodeId {
-        let minor = self.dag.node_weights().filter(|n| n.key.0 == anchor).map(|n| n.key.1).max().map_or(1, |m| m + 1);
-        self.dag.add_node(Node { proto, key: (anchor, minor) })
+    /// Adds nodes, in order, right after the nodes keyed `(anchor, _)`; call [`Graph::relink`] after.
+    pub(crate) fn push_nodes(&mut self, protos: Vec<pb::NodeProto>, anchor: u64) -> Vec<NodeId> {
+        let first = self.dag.node_weights().filter(|n| n.key.0 == anchor).map(|n| n.key.1).max().map_or(1, |m| m + 1);
+        protos
+            .into_iter()
+            .zip(first..)
+            .map(|(proto, minor)| self.dag.add_node(Node { proto, key: (anchor, minor) }))
+            .collect()
     }
 
     /// Mutable access to a node's protobuf; call [`Graph::relink`] after changing inputs.

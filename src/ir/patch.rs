@@ -62,10 +62,7 @@ impl Patch {
         g.inputs.extend(self.inputs);
         g.outputs.extend(self.outputs);
         g.value_info.extend(self.value_info);
-        let mut added = Vec::with_capacity(nodes.len());
-        for n in nodes {
-            added.push(g.push_node(n, anchor));
-        }
+        let added = g.push_nodes(nodes, anchor);
         if self.frozen {
             g.frozen.extend(added);
         }
