@@ -1,6 +1,6 @@
 //! `pvc rewrite MODEL SCHEMA -o OUT`: compile a schema into the model.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use pvc::ir::Model;
 use pvc::onnx::{DataPolicy, SaveOptions};
 use pvc::rewrite::{Options, rewrite};
@@ -63,9 +63,6 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         }
     }
     let plan = Plan::from_path_with(&args.schema, &overrides)?;
-    if same_file(&args.output, &args.model) {
-        bail!("refusing to write {}: it is the input model", args.output.display());
-    }
     let opts = Options { original: args.original, verify: args.verify };
     let sites = rewrite(&mut model, &plan, &opts)?;
     for (rep, r) in plan.reps.iter().zip(&sites) {
@@ -107,8 +104,4 @@ fn check(args: &Args) -> anyhow::Result<()> {
         Err(e) => eprintln!("check: ONNX Runtime skipped: {e}"),
     }
     Ok(())
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }

@@ -213,12 +213,9 @@ fn collect(
     let (Some(k), Some(d)) = (units, width) else {
         return (s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]);
     };
-    let abstract_component = site.abstract_component;
-    if !abstract_component && matches!(rep.dims, Dims::Prefix(None)) {
-        return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);
-    }
     let total = k * d;
     let keep: Option<Vec<i64>> = match &rep.dims {
+        Dims::Prefix(None) if !site.abstract_component => None,
         Dims::Prefix(n) => {
             let n = n.unwrap_or(d * rep.max_units);
             (n < total).then(|| (0..n as i64).collect())
@@ -266,14 +263,12 @@ fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Optio
                 check(r)?;
                 vals.extend((0..d).map(|j| r.contains(&j)));
             }
-            Ok(Some(b.bools(&[rows.len() as i64, 1, d as i64], &vals)))
+            return Ok(Some(b.bools(&[rows.len() as i64, 1, d as i64], &vals)));
         }
-        Dims::Shared(cols) => {
-            check(cols)?;
-            Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
-        }
-        _ => Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep))),
+        Dims::Shared(cols) => check(cols)?,
+        Dims::Prefix(_) => {}
     }
+    Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
 }
 
 fn scalar(b: &mut Builder, elem: i32, v: f64) -> String {

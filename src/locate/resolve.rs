@@ -98,8 +98,8 @@ impl Locator {
             return self.resolve_module(&canonical(path), hook, component);
         }
         let Some(fam) = &self.family else {
-            let known = family::builtin().iter().map(|f| f.family.clone()).collect::<Vec<_>>();
-            if known.iter().any(|_| is_abstract(component)) {
+            if is_abstract(component) {
+                let known: Vec<String> = family::builtin().into_iter().map(|f| f.family).collect();
                 return Err(LocateError::NoFamily { component: component.into(), families: known.join(", ") });
             }
             return Err(self.unknown(component));

@@ -36,6 +36,8 @@ pub struct Cx<'a> {
     pub pristine: Model,
     /// Whether to add original outputs.
     pub original: bool,
+    /// Nodes of the pristine graph that depend on a graph input (what source slices clone).
+    pub dependent: std::collections::BTreeSet<crate::ir::NodeId>,
 }
 
 /// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte.
@@ -60,7 +62,8 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
         return Err(crate::schema::SchemaError::new("model_type", format!("unknown model type `{t}`")).into());
     }
     let sites = sites::resolve(&loc, &model.graph, plan)?;
-    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original };
+    let dependent = clone::input_dependent(&model.graph);
+    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent };
     let passes: [&dyn Pass; 4] =
         [&passes::AddSourceSlices, &passes::CloneOriginal, &passes::LowerInterventions, &passes::RecordSchema];
     run_pipeline(&passes, &cx, model, opts.verify)?;

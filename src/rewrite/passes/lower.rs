@@ -3,7 +3,6 @@
 use super::source_value;
 use crate::interventions::{Target, lower};
 use crate::ir::Model;
-use crate::rewrite::clone::input_dependent;
 use crate::rewrite::{Cx, Pass, RewriteError};
 use crate::schema::Source;
 
@@ -17,11 +16,10 @@ impl Pass for LowerInterventions {
     }
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
-        let dependent = input_dependent(&cx.pristine.graph);
         for (rep, r) in cx.plan.reps.iter().zip(&cx.sites) {
             let source_value = match (&rep.source, &r.source_site) {
                 (Source::Run { group, .. }, Some(s)) => {
-                    Some(source_value(&cx.pristine.graph, *group, &s.value, &dependent))
+                    Some(source_value(&cx.pristine.graph, *group, &s.value, &cx.dependent))
                 }
                 _ => None,
             };

@@ -2,7 +2,7 @@
 
 use crate::ir::{Dim, Graph, Model, Producer, ValueType};
 use crate::onnx::s;
-use crate::rewrite::clone::{clone_nodes, input_dependent};
+use crate::rewrite::clone::clone_nodes;
 use crate::rewrite::{Cx, Pass, Patch, RewriteError};
 use crate::schema::Source;
 use std::collections::BTreeSet;
@@ -27,8 +27,8 @@ impl Pass for AddSourceSlices {
     }
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
-        let g = &model.graph;
-        let dependent = input_dependent(g);
+        let g = &cx.pristine.graph;
+        let dependent = &cx.dependent;
         let mut patches = Vec::new();
         for group in 0..cx.plan.groups {
             let needed: Vec<&str> = cx
@@ -39,10 +39,10 @@ impl Pass for AddSourceSlices {
                 .filter(|(r, _)| matches!(r.source, Source::Run { group: gr, .. } if gr == group))
                 .filter_map(|(_, s)| s.source_site.as_ref().map(|x| x.value.as_str()))
                 .collect();
-            let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(&dependent).copied().collect();
+            let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(dependent).copied().collect();
             let prefix = format!("pvc/source.{group}/");
             let out = |v: &str| format!("{prefix}{v}");
-            let inp = |v: &str| source_value(g, group, v, &dependent);
+            let inp = |v: &str| source_value(g, group, v, dependent);
             let mut patch = Patch::new("source-slice", None);
             patch.nodes = clone_nodes(g, &nodes, &prefix, &out, &inp);
             let mut read: BTreeSet<String> = patch.nodes.iter().flat_map(|n| n.input.iter().cloned()).collect();
