@@ -236,3 +236,22 @@ fn check_loads_the_patched_model_in_every_runtime() {
     assert_eq!(code, 2, "{err}");
     assert!(!out.exists(), "a refused model is removed");
 }
+
+#[test]
+fn errors_of_abstract_components_and_source_needs() {
+    fails(
+        "mlp_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "intervention_type": "zero"}]}"#,
+        &["representations[0].component", "needs the model family"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"model_type": "gpt2", "representations": [{"layer": 1, "component": "mlp_output", "intervention_type": "skip"}], "unit_locations": {"base": 2}}"#,
+        &["representations[0]", "SkipIntervention needs a source run"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"model_type": "gpt2", "representations": [{"layer": 1, "component": "block_input", "intervention_type": "noise"}], "unit_locations": {"base": 2}}"#,
+        &["representations[0].unit_locations", "needs exactly 4 positions"],
+    );
+}
