@@ -4,6 +4,7 @@
 //! `runtime` depends only on `onnx` and runs any model, patched or not.
 #![warn(missing_docs)]
 
+pub mod fsio;
 pub mod interventions;
 pub mod ir;
 pub mod locate;

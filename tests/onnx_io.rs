@@ -2,6 +2,7 @@
 //! follows a model saved elsewhere; outputs never replace inputs, and writes are atomic.
 
 use crate::util;
+use pvc::fsio::OutputError;
 use pvc::ir::Model;
 use pvc::onnx::{DataPolicy, ModelFile, OnnxError, SaveOptions, encode_model, expected_bytes, pb, write_atomic};
 use pvc::runtime::{Backend, TractBackend};
@@ -35,7 +36,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains(".pvc-tmp-"))
+        .filter(|n| n.starts_with('.') && n.contains(".pvc-"))
         .collect()
 }
 
@@ -199,7 +200,7 @@ fn never_writes_over_the_input_or_its_data() {
     for target in targets {
         for policy in [DataPolicy::Copy, DataPolicy::Link] {
             let err = m.save(&dir.path().join(target), &SaveOptions { data: policy }).unwrap_err();
-            assert!(matches!(err, OnnxError::OverwritesInput { .. }), "{target}: {err}");
+            assert!(matches!(err, OnnxError::Output(OutputError::IsInput { .. })), "{target}: {err}");
             assert!(err.to_string().contains("refusing to write"), "{err}");
         }
     }
@@ -207,7 +208,7 @@ fn never_writes_over_the_input_or_its_data() {
     let small = dir.path().join("mlp.onnx");
     std::fs::copy(util::model("mlp_legacy.onnx"), &small).unwrap();
     let err = Model::load(&small).unwrap().save(&small, &SaveOptions::default()).unwrap_err();
-    assert!(matches!(err, OnnxError::OverwritesInput { .. }), "{err}");
+    assert!(matches!(err, OnnxError::Output(OutputError::IsInput { .. })), "{err}");
     assert_eq!(std::fs::read(&small).unwrap(), std::fs::read(util::model("mlp_legacy.onnx")).unwrap());
 
     assert_eq!(std::fs::read(&input).unwrap(), model_before, "the input model is unchanged");
@@ -223,7 +224,7 @@ fn output_never_replaces_its_own_data() {
     for policy in [DataPolicy::Copy, DataPolicy::Link] {
         let dir = util::tempdir();
         let err = m.save(&dir.path().join("model.onnx.data"), &SaveOptions { data: policy }).unwrap_err();
-        assert!(matches!(err, OnnxError::OverwritesInput { .. }), "{err}");
+        assert!(matches!(err, OnnxError::Output(OutputError::Collides { .. })), "{err}");
         assert!(listing(dir.path()).is_empty(), "nothing written: {:?}", listing(dir.path()));
     }
 }
@@ -243,10 +244,11 @@ fn writes_are_atomic_and_leave_no_temporary_files() {
     // A failed write reports the path and leaves nothing behind.
     let missing = dir.path().join("no-such-dir").join("out.onnx");
     let err = m.save(&missing, &SaveOptions::default()).unwrap_err();
-    assert!(matches!(err, OnnxError::Io { .. }) && err.to_string().contains("no-such-dir"), "{err}");
+    assert!(matches!(err, OnnxError::Output(OutputError::NoDirectory { .. })), "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
     std::fs::create_dir(dir.path().join("a_directory")).unwrap();
     let err = write_atomic(&dir.path().join("a_directory"), b"x").unwrap_err();
-    assert!(matches!(err, OnnxError::Io { .. }), "{err}");
+    assert!(matches!(err, OnnxError::Output(OutputError::NotRegular { .. })), "{err}");
     assert_eq!(listing(dir.path()), ["a_directory", "out.onnx"]);
     assert!(listing(&dir.path().join("a_directory")).is_empty());
 }

@@ -8,5 +8,6 @@ mod dtypes;
 mod module_map;
 mod onnx_io;
 mod ort_backend;
+mod output_policy;
 mod parity;
 mod rewrite_cli;

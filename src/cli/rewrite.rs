@@ -1,11 +1,12 @@
 //! `pvc rewrite MODEL SCHEMA -o OUT`: compile a schema into the model.
 
 use anyhow::Context;
+use pvc::fsio::{InputSet, check_output};
 use pvc::ir::Model;
 use pvc::onnx::{DataPolicy, SaveOptions};
 use pvc::rewrite::{Options, rewrite};
 use pvc::schema::Plan;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,7 +14,8 @@ pub struct Args {
     model: PathBuf,
     /// The schema: a JSON file or a pyvene save directory.
     schema: PathBuf,
-    /// Where to write the patched model.
+    /// Where to write the patched model: a regular file (or a new one) in an existing directory;
+    /// never an input of the run.
     #[arg(short, long)]
     output: PathBuf,
     /// Also output `original.<name>`: the un-intervened outputs, computed in the same graph.
@@ -33,7 +35,8 @@ pub struct Args {
     #[arg(long)]
     verify: bool,
     /// Load the patched model in tract and in ONNX Runtime (when its library is found, see
-    /// `pvc run --ort-lib`) and fail, removing the output, if either refuses it.
+    /// `pvc run --ort-lib`) before it replaces anything, and fail, writing nothing, if either
+    /// refuses it.
     #[arg(long)]
     check: bool,
     /// The ONNX Runtime library for `--check`.
@@ -63,6 +66,15 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         }
     }
     let plan = Plan::from_path_with(&args.schema, &overrides)?;
+    let inputs = InputSet::of(
+        [args.model.clone()]
+            .into_iter()
+            .chain(model.external.iter().map(|r| r.file.clone()))
+            .chain(plan.input_files(&args.schema)),
+    );
+    if !args.dry_run {
+        check_output(&args.output, &inputs)?;
+    }
     let opts = Options { original: args.original, verify: args.verify };
     let sites = rewrite(&mut model, &plan, &opts)?;
     for (rep, r) in plan.reps.iter().zip(&sites) {
@@ -78,26 +90,26 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         ExternalData::Link => DataPolicy::Link,
         ExternalData::Copy => DataPolicy::Copy,
     };
-    model.save(&args.output, &SaveOptions { data }).with_context(|| format!("writing {}", args.output.display()))?;
-    if args.check
-        && let Err(e) = check(&args)
-    {
-        let _ = std::fs::remove_file(&args.output);
-        return Err(e.context(format!("{} was refused and removed", args.output.display())));
+    let mut staged = SaveOptions { data }.stage(&model.to_proto(), &model.external, &args.output, &inputs)?;
+    if args.check {
+        let path = staged.checkable()?;
+        check(&path, &args)
+            .with_context(|| format!("--check refused the patched model; {} was not written", args.output.display()))?;
     }
+    staged.commit()?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }
 
-/// Loads the written model in every runtime pvc has: tract always, ONNX Runtime when found.
-fn check(args: &Args) -> anyhow::Result<()> {
+/// Loads the staged model at `path` in every runtime pvc has: tract always, ONNX Runtime when found.
+fn check(path: &Path, args: &Args) -> anyhow::Result<()> {
     use pvc::runtime::{OrtBackend, OrtOptions, TractBackend};
-    TractBackend::load(&args.output).context("tract refused the patched model")?;
+    TractBackend::load(path).context("tract refused the patched model")?;
     eprintln!("check: tract loads and plans the model");
     match OrtBackend::find_library(args.ort_lib.as_deref()) {
         Ok(lib) => {
             let opts = OrtOptions { lib: Some(lib.clone()), ..Default::default() };
-            OrtBackend::load(&args.output, &opts).context("ONNX Runtime refused the patched model")?;
+            OrtBackend::load(path, &opts).context("ONNX Runtime refused the patched model")?;
             eprintln!("check: ONNX Runtime ({}) loads the model", lib.display());
         }
         Err(e) if args.ort_lib.is_some() => return Err(e.into()),

@@ -14,7 +14,8 @@ pub struct Args {
     /// One input as `name=<json array>`, e.g. `input_ids=[[1,2,3]]`; repeatable.
     #[arg(long = "input", value_name = "NAME=JSON")]
     input: Vec<String>,
-    /// Write outputs to this safetensors file, named after graph outputs.
+    /// Write outputs to this safetensors file, named after graph outputs: a regular file (or a new
+    /// one) in an existing directory; never an input of the run.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Engine: tract (built in) or ort (ONNX Runtime, loaded at run time) [default: tract, or ort with
@@ -99,13 +100,22 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     let choice = backend_choice(&args)?;
     let model = pvc::ir::Model::load(&args.model)?;
     pvc::ir::verify(&model).with_context(|| format!("{}: invalid graph", args.model.display()))?;
+    let inputs = pvc::fsio::InputSet::of(
+        [args.model.clone()]
+            .into_iter()
+            .chain(model.external.iter().map(|r| r.file.clone()))
+            .chain(args.inputs.clone()),
+    );
+    if let Some(path) = &args.output {
+        pvc::fsio::check_output(path, &inputs)?;
+    }
     let mut backend =
         pvc::runtime::load_backend(&args.model, choice).with_context(|| format!("loading {}", args.model.display()))?;
-    let inputs = gather_inputs(&args, backend.inputs())?;
-    let outputs = backend.run(&inputs)?;
+    let feeds = gather_inputs(&args, backend.inputs())?;
+    let outputs = backend.run(&feeds)?;
     match &args.output {
         Some(path) => {
-            pvc::runtime::write_safetensors(path, &outputs)?;
+            pvc::runtime::write_safetensors_with(path, &outputs, &inputs)?;
             println!("wrote {} outputs to {}", outputs.len(), path.display());
         }
         None => print!("{}", summary(&outputs)),

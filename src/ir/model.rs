@@ -40,7 +40,7 @@ impl Model {
     /// Writes the model to `out` atomically, keeping its external data reachable; refuses to
     /// overwrite the loaded file or its data.
     pub fn save(&self, out: &Path, opts: &crate::onnx::SaveOptions) -> Result<(), OnnxError> {
-        opts.save(&self.to_proto(), &self.dir(), &self.external, out, std::slice::from_ref(&self.path))
+        opts.save(&self.to_proto(), &self.external, out, &crate::fsio::InputSet::of([&self.path]))
     }
 
     /// The directory external-data locations are relative to.

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, not a separate cause: printed once).
+        error: std::io::Error,
     },
     /// The bytes are not a protobuf `ModelProto` (truncated, garbage, or another message).
     #[error("{path}: not an ONNX model: {reason}")]
@@ -29,19 +29,13 @@ pub enum OnnxError {
         /// What was wrong.
         reason: String,
     },
-    /// Writing would overwrite the input model or one of its data files, or the model would land
-    /// where its own external data is placed.
-    #[error("refusing to write {path}: {why}")]
-    OverwritesInput {
-        /// The output path that was refused.
-        path: PathBuf,
-        /// What the path already is.
-        why: &'static str,
-    },
+    /// The output was refused or could not be written; nothing was left behind.
+    #[error(transparent)]
+    Output(#[from] crate::fsio::OutputError),
 }
 
 impl OnnxError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        OnnxError::Io { path: path.into(), source }
+        OnnxError::Io { path: path.into(), error: source }
     }
 }

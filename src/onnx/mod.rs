@@ -20,7 +20,7 @@ pub mod pb {
 pub use error::OnnxError;
 pub use external_data::{ExternalRef, dtype_size, expected_bytes, external_refs, is_external, model_dir};
 pub use load::{ModelFile, decode_model};
-pub use save::{DataPolicy, SaveOptions, encode_model, write_atomic};
+pub use save::{DataPolicy, SaveOptions, Staged, encode_model, write_atomic};
 
 /// The ONNX IR version this build's protobuf schema describes.
 pub const IR_VERSION: i64 = 14;

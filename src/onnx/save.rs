@@ -1,16 +1,21 @@
-//! Writing a model: exact encoding, atomic replacement, and relocation of external data.
+//! Writing a model: exact encoding, staging, and relocation of external data.
+//!
+//! Every write follows [`crate::fsio`]'s policy: the model and its data files are staged in a
+//! hidden directory next to the output, may be checked there, and only then moved into place;
+//! no input of the run and no other model's data file is ever replaced.
 
 use super::external_data::ExternalRef;
 use super::{OnnxError, pb};
+use crate::fsio::{self, InputSet, OutputError, Stage};
 use prost::Message;
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 /// How external data files follow a model saved into another directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DataPolicy {
-    /// Copy each data file next to the output. The default: `onnx.checker` rejects data files
-    /// with several hard links as a possible hard-link attack.
+    /// Copy each data file next to the output (holes stay holes). The default: `onnx.checker`
+    /// rejects data files with several hard links as a possible hard-link attack.
     #[default]
     Copy,
     /// Hard-link each data file next to the output (instant, no extra disk; copies across file
@@ -30,96 +35,151 @@ pub fn encode_model(model: &pb::ModelProto) -> Vec<u8> {
     model.encode_to_vec()
 }
 
+/// A model written into a staging directory next to its output, not yet in place.
+#[derive(Debug)]
+pub struct Staged {
+    stage: Stage,
+    name: PathBuf,
+    target: PathBuf,
+    out: PathBuf,
+    inputs: InputSet,
+    new_data: Vec<PathBuf>,
+    present_data: Vec<PathBuf>,
+}
+
 impl SaveOptions {
-    /// Writes `model` to `out` so that every external reference in `external` (locations relative
-    /// to `src_dir`) stays valid next to `out`. Refuses to overwrite any path in `inputs`.
+    /// Writes `model` to `out` so that every external reference in `external` stays valid next to
+    /// `out`; see [`SaveOptions::stage`] for what is refused.
     pub fn save(
         &self,
         model: &pb::ModelProto,
-        src_dir: &Path,
         external: &[ExternalRef],
         out: &Path,
-        inputs: &[PathBuf],
+        inputs: &InputSet,
     ) -> Result<(), OnnxError> {
-        let files: BTreeMap<&str, &Path> = external.iter().map(|r| (r.location.as_str(), r.file.as_path())).collect();
-        let out_abs = absolute(out);
-        let is_out = |p: &Path| p == out || (out_abs.is_some() && absolute(p) == out_abs);
-        let sources: BTreeSet<&Path> = inputs.iter().map(PathBuf::as_path).chain(files.values().copied()).collect();
-        if sources.into_iter().any(is_out) {
-            return Err(OnnxError::OverwritesInput { path: out.to_path_buf(), why: "it is an input of this run" });
+        self.stage(model, external, out, inputs)?.commit()
+    }
+
+    /// Stages `model` and the data files it needs next to `out` without touching `out` or
+    /// anything else there. Refuses, before writing anything, an `out` that is not a regular
+    /// file, is any file of `inputs` or of `external`, or lies where a data file goes, and a data
+    /// file whose place already holds different bytes (another model's data).
+    pub fn stage(
+        &self,
+        model: &pb::ModelProto,
+        external: &[ExternalRef],
+        out: &Path,
+        inputs: &InputSet,
+    ) -> Result<Staged, OnnxError> {
+        let mut inputs = inputs.clone();
+        for r in external {
+            inputs.add(&r.file);
         }
-        let out_dir = super::external_data::model_dir(out);
-        if files.keys().any(|location| is_out(&out_dir.join(location))) {
-            return Err(OnnxError::OverwritesInput {
-                path: out.to_path_buf(),
-                why: "the model's external data is placed there",
-            });
+        let target = fsio::check_output(out, &inputs)?;
+        let out_dir = fsio::parent_dir(&target);
+        let name = PathBuf::from(
+            target
+                .file_name()
+                .ok_or_else(|| OutputError::NotRegular { path: out.to_path_buf(), kind: "not a file name" })?,
+        );
+        let files: BTreeMap<PathBuf, &Path> =
+            external.iter().map(|r| (normalize(&r.location), r.file.as_path())).collect();
+        if files.contains_key(&name) {
+            return Err(
+                OutputError::Collides { path: out.into(), why: "the model's external data is placed there" }.into()
+            );
         }
-        if !same_path(&out_dir, src_dir) {
-            for (location, file) in files {
-                self.place(file, &out_dir.join(location))?;
+        let (mut new_data, mut present_data) = (Vec::new(), Vec::new());
+        for (location, src) in &files {
+            match data_at(&out_dir, location, src, &inputs)? {
+                true => present_data.push(location.clone()),
+                false => new_data.push(location.clone()),
             }
         }
-        write_atomic(out, &encode_model(model))
-    }
-
-    fn place(&self, src: &Path, dst: &Path) -> Result<(), OnnxError> {
-        if dst.exists() && same_path(src, dst) {
-            return Ok(());
+        let mut stage = Stage::new(&out_dir)?;
+        for location in &new_data {
+            stage.copy_in(location, files[location], self.data == DataPolicy::Link)?;
         }
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| OnnxError::io(parent, e))?;
-        }
-        let tmp = temp_name(dst);
-        let linked = self.data == DataPolicy::Link && std::fs::hard_link(src, &tmp).is_ok();
-        if !linked {
-            std::fs::copy(src, &tmp).map_err(|e| OnnxError::io(dst, e))?;
-        }
-        std::fs::rename(&tmp, dst).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            OnnxError::io(dst, e)
-        })
+        let bytes = encode_model(model);
+        stage.write_in(&name, |w| w.write_all(&bytes))?;
+        Ok(Staged { stage, name, target, out: out.to_path_buf(), inputs, new_data, present_data })
     }
 }
 
-/// Whether two paths name the same file or directory (after resolving what exists).
-fn same_path(a: &Path, b: &Path) -> bool {
-    match (absolute(a), absolute(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
+impl Staged {
+    /// The staged model, loadable with all its external data (data already in place is
+    /// hard-linked, or copied, into the stage for this).
+    pub fn checkable(&mut self) -> Result<PathBuf, OnnxError> {
+        let out_dir = fsio::parent_dir(&self.target);
+        for location in std::mem::take(&mut self.present_data) {
+            self.stage.copy_in(&location, &out_dir.join(&location), true)?;
+        }
+        Ok(self.stage.path(&self.name))
+    }
+
+    /// Moves the new data files into place, then renames the model over the output. On failure
+    /// nothing stays: placed data files are removed and the output keeps its old contents.
+    pub fn commit(mut self) -> Result<(), OnnxError> {
+        for location in &self.new_data {
+            self.stage.place(location)?;
+        }
+        self.stage.finish(&self.name, &self.target, &self.out, &self.inputs)?;
+        Ok(())
     }
 }
 
-fn absolute(p: &Path) -> Option<PathBuf> {
-    if let Ok(c) = p.canonicalize() {
-        return Some(c);
+/// Whether `location` in `out_dir` already holds `src`'s bytes (then nothing is moved); refuses
+/// a different file there, naming the model it belongs to when one in `out_dir` references it.
+fn data_at(out_dir: &Path, location: &Path, src: &Path, inputs: &InputSet) -> Result<bool, OutputError> {
+    let dst = out_dir.join(location);
+    if std::fs::symlink_metadata(&dst).is_err() {
+        return Ok(false);
     }
-    let parent = super::external_data::model_dir(p).canonicalize().ok()?;
-    Some(parent.join(p.file_name()?))
+    let shown = fsio::check_output(&dst, &InputSet::new())?;
+    if fsio::FileId::of_path(&shown) == fsio::FileId::of_path(src) {
+        return Ok(true);
+    }
+    if let Some(id) = fsio::FileId::of_path(&shown)
+        && let Some(input) = inputs.find(id)
+    {
+        return Err(OutputError::IsInput { path: dst, input: input.into() });
+    }
+    if fsio::same_contents(src, &shown).map_err(|e| OutputError::io(&dst, e))? {
+        return Ok(true);
+    }
+    let owner = match owner_of(out_dir, location) {
+        Some(m) => format!(" (it belongs to another model, {})", m.display()),
+        None => " (it may belong to another model)".to_string(),
+    };
+    Err(OutputError::ForeignData { path: dst, owner })
 }
 
-/// A fresh temporary name next to `path`, unique within this process (concurrent saves to the
-/// same path must not share one).
-fn temp_name(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.pvc-tmp-{}-{n}", std::process::id()))
+/// A `.onnx` file in `dir` (at most 64 of them, each under 64 MiB, are looked at) that keeps
+/// external data at `location`.
+fn owner_of(dir: &Path, location: &Path) -> Option<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    models.sort();
+    models.into_iter().take(64).find(|p| {
+        let Ok(bytes) = fsio::read_input(p, 64 << 20) else { return false };
+        let Ok(m) = super::decode_model(&bytes, p) else { return false };
+        let Ok(refs) = super::external_refs(&m, p) else { return false };
+        refs.iter().any(|r| normalize(&r.location) == location)
+    })
+}
+
+/// A checked (relative, `..`-free) location without `.` components.
+fn normalize(location: &str) -> PathBuf {
+    Path::new(location).components().filter(|c| !matches!(c, Component::CurDir)).collect()
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// readers see the old file or the new one, never a partial one.
+/// readers see the old file or the new one, never a partial one; refuses a path that is not a
+/// regular file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
-    use std::io::Write;
-    let tmp = temp_name(path);
-    let mut f = std::fs::File::create_new(&tmp).map_err(|e| OnnxError::io(path, e))?;
-    let result = (|| {
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        OnnxError::io(path, e)
-    })
+    Ok(fsio::write_atomic(path, &InputSet::new(), bytes)?)
 }

@@ -1,6 +1,7 @@
 //! Reading and writing tensors: safetensors files and JSON literals.
 
 use super::{DType, NamedTensors, RuntimeError, Tensor};
+use crate::fsio::{InputSet, MAX_INPUT_BYTES, read_input};
 use safetensors::{Dtype as StDtype, SafeTensors, tensor::TensorView};
 use std::path::Path;
 
@@ -31,9 +32,10 @@ fn from_st_dtype(d: StDtype) -> Option<DType> {
     })
 }
 
-/// Reads every tensor of a safetensors file, sorted by name.
+/// Reads every tensor of a safetensors file, sorted by name; refuses a file that is not a
+/// regular one or is larger than [`MAX_INPUT_BYTES`].
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|e| RuntimeError::File(format!("{}: {e}", path.display())))?;
+    let bytes = read_input(path, MAX_INPUT_BYTES).map_err(|e| RuntimeError::File(e.to_string()))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| RuntimeError::File(format!("{}: not a safetensors file: {e}", path.display())))?;
     let mut out = Vec::new();
@@ -49,6 +51,12 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors, RuntimeError> {
 
 /// Writes tensors to a safetensors file (through a temporary file and a rename).
 pub fn write_safetensors(path: &Path, tensors: &NamedTensors) -> Result<(), RuntimeError> {
+    write_safetensors_with(path, tensors, &InputSet::new())
+}
+
+/// Writes tensors to a safetensors file under [`crate::fsio`]'s output policy: never over a file of
+/// `inputs`, never over anything but a regular file, nothing left behind on failure.
+pub fn write_safetensors_with(path: &Path, tensors: &NamedTensors, inputs: &InputSet) -> Result<(), RuntimeError> {
     let views = tensors
         .iter()
         .map(|(n, t)| {
@@ -59,7 +67,7 @@ pub fn write_safetensors(path: &Path, tensors: &NamedTensors) -> Result<(), Runt
         .collect::<Result<Vec<_>, _>>()?;
     let bytes =
         safetensors::serialize(views, None).map_err(|e| RuntimeError::File(format!("{}: {e}", path.display())))?;
-    crate::onnx::write_atomic(path, &bytes).map_err(|e| RuntimeError::File(e.to_string()))
+    crate::fsio::write_atomic(path, inputs, &bytes).map_err(|e| RuntimeError::File(e.to_string()))
 }
 
 /// Parses a JSON number array (nested to any depth) into a tensor of `dtype`.

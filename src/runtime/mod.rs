@@ -7,7 +7,7 @@ mod onnxruntime;
 mod tensor;
 mod tract;
 
-pub use files::{read_safetensors, tensor_from_json, write_safetensors};
+pub use files::{read_safetensors, tensor_from_json, write_safetensors, write_safetensors_with};
 pub use onnxruntime::{Device, OptLevel, OrtBackend, OrtOptions};
 pub use tensor::{DType, NamedTensors, Tensor};
 pub use tract::TractBackend;

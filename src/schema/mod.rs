@@ -16,7 +16,10 @@ mod weights;
 pub use error::SchemaError;
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The largest schema JSON file pvc reads (1 GiB).
+const MAX_SCHEMA_BYTES: u64 = 1 << 30;
 
 impl Plan {
     /// Reads a schema file, or a pyvene save directory (its `config.json`).
@@ -28,8 +31,10 @@ impl Plan {
     /// replaced by `overrides`, as pyvene takes them at call time.
     pub fn from_path_with(path: &Path, overrides: &[(&str, serde_json::Value)]) -> Result<Plan, SchemaError> {
         let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| SchemaError::new("(file)", format!("cannot read {}: {e}", file.display())))?;
+        let bytes =
+            crate::fsio::read_input(&file, MAX_SCHEMA_BYTES).map_err(|e| SchemaError::new("(file)", e.to_string()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| SchemaError::new("(file)", format!("{} is not UTF-8 text: {e}", file.display())))?;
         let dir = file.parent().unwrap_or(Path::new("."));
         let mut doc: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
@@ -39,6 +44,17 @@ impl Plan {
             }
         }
         parse::parse(&doc, dir)
+    }
+
+    /// Every file the schema at `path` (as given to [`Plan::from_path_with`], which made this plan)
+    /// reads: the JSON file, every file of a save directory, the `"weights"` file and the
+    /// `intkey_*.bin` state dicts. Outputs of the run must not replace any of them.
+    pub fn input_files(&self, path: &Path) -> Vec<PathBuf> {
+        let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let mut files = vec![path.to_path_buf(), file.clone()];
+        files.extend(weights::files(&json::At::root(&self.json), dir));
+        files
     }
 
     /// Parses schema text; `dir` anchors relative paths such as `"weights"`.

@@ -3,7 +3,23 @@
 
 use super::SchemaError;
 use super::json::At;
-use std::path::Path;
+use crate::fsio::{MAX_INPUT_BYTES, read_input};
+use std::path::{Path, PathBuf};
+
+/// The weight files the schema `root` names, relative to `dir`: `"weights"` and every
+/// `intkey_<key>.bin` of `"sorted_keys"` (whether or not they exist).
+pub(super) fn files(root: &At, dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> =
+        root.get("weights").and_then(|w| w.str().ok().map(|rel| dir.join(rel))).into_iter().collect();
+    if let Some(keys) = root.get("sorted_keys").and_then(|k| k.items().ok()) {
+        out.extend(keys.iter().filter_map(|k| k.str().ok()).map(|k| intkey_file(dir, k)));
+    }
+    out
+}
+
+fn intkey_file(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("intkey_{key}.bin"))
+}
 
 /// Loaded weights, by name.
 #[derive(Debug, Default)]
@@ -23,11 +39,11 @@ impl Weights {
     fn load_pyvene_bins(&mut self, root: &At, dir: &Path) -> Result<(), SchemaError> {
         let Some(keys) = root.get("sorted_keys") else { return Ok(()) };
         for (i, key) in keys.items()?.iter().enumerate() {
-            let file = dir.join(format!("intkey_{}.bin", key.str()?));
+            let file = intkey_file(dir, key.str()?);
             if !file.is_file() {
                 continue;
             }
-            let bytes = std::fs::read(&file).map_err(|e| key.err(format!("cannot read {}: {e}", file.display())))?;
+            let bytes = read_input(&file, MAX_INPUT_BYTES).map_err(|e| key.err(e.to_string()))?;
             let state =
                 super::torch_bin::read_state_dict(&bytes).map_err(|e| key.err(format!("{}: {e}", file.display())))?;
             for (name, t) in state {
@@ -44,7 +60,7 @@ impl Weights {
         let Some(at) = root.get("weights") else { return Ok(Weights::default()) };
         let rel = at.str()?;
         let path = dir.join(rel);
-        let bytes = std::fs::read(&path).map_err(|e| at.err(format!("cannot read `{}`: {e}", path.display())))?;
+        let bytes = read_input(&path, MAX_INPUT_BYTES).map_err(|e| at.err(e.to_string()))?;
         let st = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| at.err(format!("`{}` is not a safetensors file: {e}", path.display())))?;
         let mut tensors = Vec::new();

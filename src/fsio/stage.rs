@@ -1,0 +1,131 @@
+//! A staging directory: an output's files are prepared out of sight, then moved into place.
+
+use super::identity::InputSet;
+use super::output::{OutputError, check_output, temp_name};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A fresh hidden directory inside an output's directory (so on its file system) where a
+/// model and its data files are written before any of them is moved into place.
+///
+/// [`Stage::place`] moves a file into the output directory without replacing anything;
+/// [`Stage::finish`] renames the main file over its target last. Dropping a stage that was not
+/// finished removes it along with every file and directory it placed, so a failed write leaves
+/// nothing behind (a killed process can leave the hidden `.pvc-stage-*` directory).
+#[derive(Debug)]
+pub struct Stage {
+    dir: PathBuf,
+    out_dir: PathBuf,
+    placed: Vec<PathBuf>,
+    made: Vec<PathBuf>,
+    finished: bool,
+}
+
+impl Stage {
+    /// Creates the staging directory inside `out_dir`, which must exist.
+    pub fn new(out_dir: &Path) -> Result<Stage, OutputError> {
+        let dir = temp_name(&out_dir.join("stage"), "stage");
+        std::fs::create_dir(&dir).map_err(|e| OutputError::io(out_dir, e))?;
+        Ok(Stage { dir, out_dir: out_dir.to_path_buf(), placed: Vec::new(), made: Vec::new(), finished: false })
+    }
+
+    /// Where `rel` (a path relative to the output directory) is staged.
+    pub fn path(&self, rel: &Path) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    fn prepare(&self, rel: &Path) -> Result<PathBuf, OutputError> {
+        let staged = self.path(rel);
+        if let Some(parent) = staged.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| OutputError::io(self.out_dir.join(rel), e))?;
+        }
+        Ok(staged)
+    }
+
+    /// Stages a copy of `src` as `rel` (sparse-aware), or a hard link when `link` is set and the
+    /// file system allows one.
+    pub fn copy_in(&mut self, rel: &Path, src: &Path, link: bool) -> Result<(), OutputError> {
+        let staged = self.prepare(rel)?;
+        if link && std::fs::hard_link(src, &staged).is_ok() {
+            return Ok(());
+        }
+        super::sparse::copy_file(src, &staged).map_err(|e| OutputError::io(self.out_dir.join(rel), e))
+    }
+
+    /// Stages `rel` written by `write`, synced to disk.
+    pub fn write_in(
+        &mut self,
+        rel: &Path,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), OutputError> {
+        let staged = self.prepare(rel)?;
+        (|| {
+            let mut w = std::io::BufWriter::new(std::fs::File::create_new(&staged)?);
+            write(&mut w)?;
+            w.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
+        })()
+        .map_err(|e| OutputError::io(self.out_dir.join(rel), e))
+    }
+
+    /// Moves the staged `rel` to `rel` in the output directory, creating its directories; fails
+    /// rather than replace a file that is already there.
+    pub fn place(&mut self, rel: &Path) -> Result<(), OutputError> {
+        let dst = self.out_dir.join(rel);
+        self.make_parents(rel)?;
+        let staged = self.path(rel);
+        match std::fs::hard_link(&staged, &dst) {
+            Ok(()) => {
+                self.placed.push(dst.clone());
+                std::fs::remove_file(&staged).map_err(|e| OutputError::io(&dst, e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(OutputError::Collides { path: dst, why: "a file appeared there while pvc was writing" })
+            }
+            Err(_) if std::fs::symlink_metadata(&dst).is_ok() => {
+                Err(OutputError::Collides { path: dst, why: "a file appeared there while pvc was writing" })
+            }
+            Err(_) => {
+                std::fs::rename(&staged, &dst).map_err(|e| OutputError::io(&dst, e))?;
+                self.placed.push(dst);
+                Ok(())
+            }
+        }
+    }
+
+    fn make_parents(&mut self, rel: &Path) -> Result<(), OutputError> {
+        let Some(parent) = rel.parent() else { return Ok(()) };
+        let mut at = self.out_dir.clone();
+        for c in parent.components() {
+            at.push(c);
+            match std::fs::create_dir(&at) {
+                Ok(()) => self.made.push(at.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && at.is_dir() => {}
+                Err(e) => return Err(OutputError::io(&at, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames the staged `rel` over `target` (as [`check_output`] resolved `shown`, checked again
+    /// now) and removes the stage, keeping what was placed.
+    pub fn finish(mut self, rel: &Path, target: &Path, shown: &Path, inputs: &InputSet) -> Result<(), OutputError> {
+        check_output(shown, inputs)?;
+        std::fs::rename(self.path(rel), target).map_err(|e| OutputError::io(shown, e))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if !self.finished {
+            for f in self.placed.iter().rev() {
+                let _ = std::fs::remove_file(f);
+            }
+            for d in self.made.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
