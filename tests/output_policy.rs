@@ -113,14 +113,15 @@ fn rewrite_output_never_replaces_a_schema_file_or_the_model_data() {
     let before = snapshot(&watched);
 
     let loc = ["--unit-locations", r#"{"base":5}"#];
+    let weighted_schema = weighted.join("schema.json");
     let cases: Vec<(&Path, &Path, PathBuf, &[&str])> = vec![
         (&model, &schema, schema.clone(), &[]),
         (&model, &schema, d.join("pv/../z.json"), &[]),
         (&model, &schema, data.clone(), &[]),
         (&model, &pv, pv.join("config.json"), &loc),
         (&model, &pv, bin.clone(), &loc),
-        (&llama, &weighted.join("schema.json"), weighted.join("weights.safetensors"), &[]),
-        (&llama, &weighted.join("schema.json"), weighted.join("schema.json"), &[]),
+        (&llama, &weighted_schema, weighted.join("weights.safetensors"), &[]),
+        (&llama, &weighted_schema, weighted.join("schema.json"), &[]),
     ];
     for (m, s, out, extra) in &cases {
         let o = util::pvc().arg("rewrite").arg(m).arg(s).arg("-o").arg(out).args(*extra).output().unwrap();
@@ -393,10 +394,11 @@ fn special_inputs_are_refused_before_they_are_opened() {
     std::fs::write(&weighted, r#"{"component": "net[2].output", "intervention": "addition", "weights": "fifo"}"#)
         .unwrap();
     let zero = Path::new("/dev/zero");
+    let o = d.join("o.onnx");
     let cases: Vec<(Vec<&std::ffi::OsStr>, &Path, &str)> = vec![
-        (vec![os("rewrite"), os(&mlp), os(&fifo), os("-o"), os(&d.join("o.onnx"))], &fifo, "is a FIFO"),
-        (vec![os("rewrite"), os(&mlp), os(zero), os("-o"), os(&d.join("o.onnx"))], zero, "is a character device"),
-        (vec![os("rewrite"), os(&mlp), os(&weighted), os("-o"), os(&d.join("o.onnx"))], &fifo, "is a FIFO"),
+        (vec![os("rewrite"), os(&mlp), os(&fifo), os("-o"), os(&o)], &fifo, "is a FIFO"),
+        (vec![os("rewrite"), os(&mlp), os(zero), os("-o"), os(&o)], zero, "is a character device"),
+        (vec![os("rewrite"), os(&mlp), os(&weighted), os("-o"), os(&o)], &fifo, "is a FIFO"),
         (vec![os("run"), os(&mlp), os("--inputs"), os(&fifo)], &fifo, "is a FIFO"),
         (vec![os("run"), os(&mlp), os("--inputs"), os(zero)], zero, "is a character device"),
     ];
