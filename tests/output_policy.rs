@@ -429,3 +429,40 @@ fn io_errors_are_printed_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
+
+#[test]
+fn dev_null_as_a_normal_user_gets_the_same_message() {
+    let probe = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: cannot run as an unprivileged user here (setpriv needs root)");
+        return;
+    }
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_pvc"), "run"])
+        .arg(util::model("mlp_legacy.onnx"))
+        .args(["--input", "x=[[[1,2,3,4,5,6,7,8]]]", "-o", "/dev/null"])
+        .output()
+        .unwrap();
+    let (code, err) = finish(o);
+    refused(code, &err, Path::new("/dev/null"), "it is a character device; pvc writes regular files only");
+    assert!(!err.contains("Permission denied"), "{err}");
+}
+
+#[test]
+fn a_symlink_to_a_regular_file_is_written_through() {
+    let dir = util::tempdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::fs::write(d.join("real/out.onnx"), b"old").unwrap();
+    std::os::unix::fs::symlink("real/out.onnx", d.join("link.onnx")).unwrap();
+    let mlp = util::model("mlp_legacy.onnx");
+    let schema = d.join("empty.json");
+    std::fs::write(&schema, EMPTY).unwrap();
+    let (code, err) = run(&[os("rewrite"), os(&mlp), os(&schema), os("-o"), os(&d.join("link.onnx"))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(file_type(&d.join("link.onnx")).is_symlink(), "the link stays a link");
+    assert_eq!(std::fs::read(d.join("real/out.onnx")).unwrap(), std::fs::read(&mlp).unwrap());
+    assert_eq!(listing(&d.join("real")), ["out.onnx"]);
+}
