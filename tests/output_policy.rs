@@ -466,3 +466,30 @@ fn a_symlink_to_a_regular_file_is_written_through() {
     assert_eq!(std::fs::read(d.join("real/out.onnx")).unwrap(), std::fs::read(&mlp).unwrap());
     assert_eq!(listing(&d.join("real")), ["out.onnx"]);
 }
+
+#[test]
+fn what_a_killed_run_left_is_swept_by_the_next_write() {
+    let dir = util::tempdir();
+    let d = dir.path();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale_stage = d.join(format!(".stage.pvc-stage-{dead}-0"));
+    std::fs::create_dir(&stale_stage).unwrap();
+    std::fs::write(stale_stage.join("model.onnx.data"), b"partial").unwrap();
+    std::fs::write(d.join(format!(".x.onnx.pvc-tmp-{dead}-3")), b"partial").unwrap();
+    let alive = d.join(format!(".y.onnx.pvc-tmp-{}-0", std::process::id()));
+    std::fs::write(&alive, b"in use").unwrap();
+    std::fs::write(d.join("notes.pvc-tmp-1-1"), b"not ours").unwrap();
+    let out = d.join("x.onnx");
+    let schema = d.join("empty.json");
+    std::fs::write(&schema, EMPTY).unwrap();
+    let (code, err) =
+        run(&[os("rewrite"), os(&util::model("gpt2_external/model.onnx")), os(&schema), os("-o"), os(&out)]);
+    assert_eq!(code, 0, "{err}");
+    let alive_name = alive.file_name().unwrap().to_string_lossy().into_owned();
+    let mut want =
+        vec![alive_name, "empty.json".into(), "model.onnx.data".into(), "notes.pvc-tmp-1-1".into(), "x.onnx".into()];
+    want.sort();
+    assert_eq!(listing(d), want, "only a dead process's files are removed");
+}

@@ -108,6 +108,37 @@ pub(super) fn temp_name(path: &Path, what: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.pvc-{what}-{}-{n}", std::process::id()))
 }
 
+/// Removes the temporary files and staging directories that pvc processes which no longer run
+/// (killed mid-write) left in `dir`. Only names pvc makes are touched, and only when their
+/// process id is gone.
+pub(super) fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_pid(&name.to_string_lossy()) else { continue };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone =
+            unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
+}
+
+/// The process id in a name made by [`temp_name`] (`.<name>.pvc-<what>-<pid>-<n>`).
+fn stale_pid(name: &str) -> Option<libc::pid_t> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".pvc-")?;
+    let (what, numbers) = tail.split_once('-')?;
+    if what != "tmp" && what != "stage" {
+        return None;
+    }
+    let (pid, n) = numbers.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok().filter(|&p: &libc::pid_t| p > 0)
+}
+
 /// Writes `path` through `write` into a temporary file next to it, then renames it into place, so
 /// readers see the old file or the new one, never a partial one. The output is checked first
 /// ([`check_output`]); on any failure the temporary file is removed and `path` is untouched.
@@ -117,6 +148,7 @@ pub fn write_atomic_with(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), OutputError> {
     let target = check_output(path, inputs)?;
+    sweep_stale(&parent_dir(&target));
     let tmp = temp_name(&target, "tmp");
     let file = std::fs::File::create_new(&tmp).map_err(|e| OutputError::io(path, e))?;
     let result = (|| {

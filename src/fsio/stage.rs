@@ -1,7 +1,7 @@
 //! A staging directory: an output's files are prepared out of sight, then moved into place.
 
 use super::identity::InputSet;
-use super::output::{OutputError, check_output, temp_name};
+use super::output::{OutputError, check_output, sweep_stale, temp_name};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// [`Stage::place`] moves a file into the output directory without replacing anything;
 /// [`Stage::finish`] renames the main file over its target last. Dropping a stage that was not
 /// finished removes it along with every file and directory it placed, so a failed write leaves
-/// nothing behind (a killed process can leave the hidden `.pvc-stage-*` directory).
+/// nothing behind. A killed process can leave its hidden `.stage.pvc-stage-<pid>-<n>` directory;
+/// the next write into that directory removes it.
 #[derive(Debug)]
 pub struct Stage {
     dir: PathBuf,
@@ -22,8 +23,10 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Creates the staging directory inside `out_dir`, which must exist.
+    /// Creates the staging directory inside `out_dir`, which must exist, after removing what
+    /// killed pvc processes left there.
     pub fn new(out_dir: &Path) -> Result<Stage, OutputError> {
+        sweep_stale(out_dir);
         let dir = temp_name(&out_dir.join("stage"), "stage");
         std::fs::create_dir(&dir).map_err(|e| OutputError::io(out_dir, e))?;
         Ok(Stage { dir, out_dir: out_dir.to_path_buf(), placed: Vec::new(), made: Vec::new(), finished: false })
