@@ -105,6 +105,7 @@ pub struct OrtBackend {
     session: Session,
     inputs: Vec<IoSpec>,
     outputs: Vec<String>,
+    rules: super::Rules,
 }
 
 const HOW_TO_GET: &str = "install one with `pip install onnxruntime` (1.31 or newer; `onnxruntime-gpu` for CUDA), \
@@ -120,7 +121,7 @@ fn backend_err<R>(what: &str) -> impl Fn(::ort::Error<R>) -> RuntimeError + '_ {
 impl OrtBackend {
     /// Loads the model at `path` (external data resolves next to it) into a session configured by `opts`.
     pub fn load(path: &Path, opts: &OrtOptions) -> Result<OrtBackend, RuntimeError> {
-        let (inputs, outputs) = super::model_io(path)?;
+        let (inputs, outputs, rules) = super::model_contract(path)?;
         let (lib, env) = environment(opts.lib.as_deref())?;
         let mut builder = SessionBuilder::new(&env).map_err(backend_err("creating session options"))?;
         builder = builder
@@ -147,7 +148,7 @@ impl OrtBackend {
         let session = builder
             .commit_from_file(path)
             .map_err(|e| RuntimeError::Backend(format!("onnxruntime: loading {}: {e}", path.display())))?;
-        Ok(OrtBackend { session, inputs, outputs })
+        Ok(OrtBackend { session, inputs, outputs, rules })
     }
 
     /// Finds the ONNX Runtime library: `explicit` if given, else `ORT_DYLIB_PATH`, else an installed Python
@@ -374,7 +375,7 @@ impl Backend for OrtBackend {
     }
 
     fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError> {
-        let ordered = super::order_inputs(&self.inputs, inputs)?;
+        let ordered = super::checked_inputs(&self.inputs, &self.rules, inputs)?;
         let feed: Vec<(String, DynTensor)> = self
             .inputs
             .iter()
