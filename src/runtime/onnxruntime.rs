@@ -115,7 +115,7 @@ const HOW_TO_GET: &str = "install one with `pip install onnxruntime` (1.31 or ne
 static ENV: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 
 fn backend_err<R>(what: &str) -> impl Fn(::ort::Error<R>) -> RuntimeError + '_ {
-    move |e| RuntimeError::Backend(format!("onnxruntime: {what}: {e}"))
+    move |e| RuntimeError::Backend(format!("onnxruntime: {what}: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))
 }
 
 impl OrtBackend {
@@ -256,8 +256,11 @@ fn environment(lib: Option<&Path>) -> Result<(PathBuf, Environment), RuntimeErro
     let path = OrtBackend::find_library(lib)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let builder = ::ort::init_from(&path).map_err(|e| load_error(&path, e))?;
+    // ONNX Runtime's own log lines would repeat, in colour and on several lines, what pvc reports
+    // once as an error; they are dropped.
     let env = builder
         .with_name("pvc")
+        .with_logger(std::sync::Arc::new(|_, _, _, _, _| {}))
         .build()
         .map_err(|e| RuntimeError::Backend(format!("onnxruntime: creating the environment: {e}")))?;
     *guard = Some((path.clone(), env.clone()));
