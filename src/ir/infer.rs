@@ -36,8 +36,7 @@ pub fn analyse_types(model: &Model) -> (HashMap<String, ValueType>, Option<Strin
         if entry.elem.is_none() {
             entry.elem = ty.elem;
         }
-        if entry.shape.as_ref().is_none_or(|sh| sh.iter().any(|d| *d == Dim::Named("?".into()))) && ty.shape.is_some()
-        {
+        if entry.shape.as_ref().is_none_or(|sh| sh.iter().any(|d| *d == Dim::Named("?".into()))) && ty.shape.is_some() {
             entry.shape = ty.shape;
         }
     }

@@ -178,9 +178,9 @@ fn recorded_positions(v: &serde_json::Value) -> Vec<Positions> {
     map.iter()
         .map(|(input, b)| Positions {
             input: input.clone(),
-            length: b.get("length").and_then(|l| {
-                l.as_u64().map(Length::Fixed).or_else(|| axis_of(l).map(|(n, a)| Length::Axis(n, a)))
-            }),
+            length: b
+                .get("length")
+                .and_then(|l| l.as_u64().map(Length::Fixed).or_else(|| axis_of(l).map(|(n, a)| Length::Axis(n, a)))),
             batch: b.get("batch").and_then(axis_of),
         })
         .collect()
@@ -292,8 +292,7 @@ const PASS_THROUGH: &[&str] = &["Identity", "Cast", "Reshape", "Unsqueeze", "Squ
 /// as `Range(0, Shape(input)[axis])`.
 fn tables(g: &pb::GraphProto, feeds: &[String]) -> Vec<Table> {
     let inits: HashMap<&str, &pb::TensorProto> = g.initializer.iter().map(|t| (s(&t.name), t)).collect();
-    let producer: Producers =
-        g.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
+    let producer: Producers = g.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
     let feeds: HashSet<&str> = feeds.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     for n in g.node.iter().filter(|n| s(&n.op_type) == "Gather" && n.input.len() == 2) {
@@ -302,7 +301,12 @@ fn tables(g: &pb::GraphProto, feeds: &[String]) -> Vec<Table> {
         let Some(&rows) = usize::try_from(axis).ok().and_then(|a| table.dims.get(a)) else { continue };
         let Ok(rows) = u64::try_from(rows) else { continue };
         let idx = through(&n.input[1], &producer);
-        let entry = |input: &str, length_of| Table { input: input.to_string(), table: s(&table.name).to_string(), rows, length_of };
+        let entry = |input: &str, length_of| Table {
+            input: input.to_string(),
+            table: s(&table.name).to_string(),
+            rows,
+            length_of,
+        };
         if feeds.contains(idx) {
             out.push(entry(idx, None));
         } else if let Some((input, a)) = range_over(idx, &producer, &inits)
@@ -339,7 +343,8 @@ fn range_over<'g>(
     if constant_int(&range.input[0], producer, inits)? != 0 || constant_int(&range.input[2], producer, inits)? != 1 {
         return None;
     }
-    let pick = producer.get(through(&range.input[1], producer)).filter(|n| s(&n.op_type) == "Gather" && n.input.len() == 2)?;
+    let pick =
+        producer.get(through(&range.input[1], producer)).filter(|n| s(&n.op_type) == "Gather" && n.input.len() == 2)?;
     let shape = producer.get(pick.input[0].as_str()).filter(|n| s(&n.op_type) == "Shape" && n.attribute.is_empty())?;
     let axis = usize::try_from(constant_int(&pick.input[1], producer, inits)?).ok()?;
     Some((shape.input.first()?.as_str(), axis))

@@ -122,8 +122,12 @@ fn encode(v: &serde_json::Value, dtype: DType, out: &mut Vec<u8>) -> Result<(), 
         (_, V::Number(n)) => {
             let i = exact_int(n)?;
             match dtype {
-                DType::I64 => out.extend(i64::try_from(i).map_err(|_| range(i64::MIN.into(), i64::MAX.into()))?.to_le_bytes()),
-                DType::I32 => out.extend(i32::try_from(i).map_err(|_| range(i32::MIN.into(), i32::MAX.into()))?.to_le_bytes()),
+                DType::I64 => {
+                    out.extend(i64::try_from(i).map_err(|_| range(i64::MIN.into(), i64::MAX.into()))?.to_le_bytes())
+                }
+                DType::I32 => {
+                    out.extend(i32::try_from(i).map_err(|_| range(i32::MIN.into(), i32::MAX.into()))?.to_le_bytes())
+                }
                 _ => out.push(u8::try_from(i).map_err(|_| range(0, 255))?),
             }
         }

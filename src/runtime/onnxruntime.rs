@@ -115,7 +115,12 @@ const HOW_TO_GET: &str = "install one with `pip install onnxruntime` (1.31 or ne
 static ENV: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 
 fn backend_err<R>(what: &str) -> impl Fn(::ort::Error<R>) -> RuntimeError + '_ {
-    move |e| RuntimeError::Backend(format!("onnxruntime: {what}: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))
+    move |e| {
+        RuntimeError::Backend(format!(
+            "onnxruntime: {what}: {}",
+            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+        ))
+    }
 }
 
 impl OrtBackend {
