@@ -10,3 +10,4 @@ mod onnx_io;
 mod ort_backend;
 mod parity;
 mod rewrite_cli;
+mod silently_wrong;

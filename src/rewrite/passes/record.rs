@@ -3,8 +3,8 @@
 use crate::ir::Model;
 use crate::rewrite::{Cx, Pass, RewriteError};
 
-/// Stores the schema (canonical JSON, sorted keys) under [`crate::PVC_SCHEMA_KEY`], so the
-/// patched model says what was done to it.
+/// Appends the schema (canonical JSON, sorted keys) to the JSON list of applied schemas under
+/// [`crate::PVC_SCHEMA_KEY`], so the patched model says everything that was done to it.
 pub struct RecordSchema;
 
 impl Pass for RecordSchema {
@@ -13,7 +13,8 @@ impl Pass for RecordSchema {
     }
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
-        model.set_metadata(crate::PVC_SCHEMA_KEY, cx.plan.json.to_string());
+        let record = crate::rewrite::names::record_schemas(model.metadata(crate::PVC_SCHEMA_KEY), &cx.plan.json);
+        model.set_metadata(crate::PVC_SCHEMA_KEY, record);
         Ok(())
     }
 }
