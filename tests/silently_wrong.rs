@@ -90,7 +90,8 @@ fn repatching_a_patched_model_composes_both_schemas() {
     pvc::runtime::write_safetensors(&expected, &reference).unwrap();
     let feed = dir.path().join("inputs.safetensors");
     pvc::runtime::write_safetensors(&feed, &inputs).unwrap();
-    let manifest = serde_json::json!([{"label": "patched twice", "model": twice, "inputs": feed, "expected": expected}]);
+    let manifest =
+        serde_json::json!([{"label": "patched twice", "model": twice, "inputs": feed, "expected": expected}]);
     let path = dir.path().join("manifest.json");
     std::fs::write(&path, manifest.to_string()).unwrap();
     util::python_check(&path);
@@ -125,7 +126,7 @@ fn interventions_take_the_site_dtype() {
     }
     let fp16 = util::model("mlp_fp16.onnx");
     let steer = serde_json::json!({"component": "net[2].output", "intervention": "addition",
-        "source_representation": [0.5; 16], "unit_locations": {"base": 1}});
+        "source_representation": vec![0.5f64; 16], "unit_locations": {"base": 1}});
     let p = rewrite(&fp16, &steer, dir.path(), "fp16").unwrap();
     let m = Model::load(&p).unwrap();
     let c = m.graph.initializers.iter().find(|t| t.dims == [16]).expect("the vector");
@@ -253,7 +254,7 @@ fn overflowing_or_misshapen_constants_are_refused() {
     refused(
         &util::model("mlp_fp16.onnx"),
         serde_json::json!({"component": "net[2].output", "intervention": "addition",
-            "source_representation": [70000.0; 16]}),
+            "source_representation": vec![70000.0f64; 16]}),
         &["source_representation", "70000", "float16"],
     );
     let dir = util::tempdir();

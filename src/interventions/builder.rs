@@ -94,7 +94,8 @@ pub fn encode(elem: i32, values: &[f64]) -> Result<Vec<u8>, String> {
     let ty = DataType::try_from(elem).map_err(|_| format!("element type {elem} is unknown"))?;
     let name = crate::ir::dtype_name(elem);
     let out_of_range = |v: f64| format!("{v} does not fit the site's element type {name}");
-    let float = |v: f64, narrowed: f64| if v.is_finite() && !narrowed.is_finite() { Err(out_of_range(v)) } else { Ok(()) };
+    let float =
+        |v: f64, narrowed: f64| if v.is_finite() && !narrowed.is_finite() { Err(out_of_range(v)) } else { Ok(()) };
     let int = |v: f64, lo: f64, hi: f64| {
         if v.fract() != 0.0 || v < lo || v > hi { Err(out_of_range(v)) } else { Ok(v) }
     };

@@ -56,21 +56,19 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask =
-        dims_mask(&mut b, &rep.dims, geo.width).map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?;
+    let mask = dims_mask(&mut b, &rep.dims, geo.width)
+        .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?;
     let new = match rep.kind {
-        Kind::Zero => {
-            match &mask {
-                Some(m) => {
-                    let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
-                    b.op("Where", &[m, &zero, &s], vec![])
-                }
-                None => {
-                    let shape = b.op("Shape", &[&s], vec![]);
-                    b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
-                }
+        Kind::Zero => match &mask {
+            Some(m) => {
+                let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
+                b.op("Where", &[m, &zero, &s], vec![])
             }
-        }
+            None => {
+                let shape = b.op("Shape", &[&s], vec![]);
+                b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
+            }
+        },
         Kind::Noise => {
             if units != Some(4) {
                 return Err(err(
@@ -80,7 +78,15 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
             }
             let d = geo.width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
             if !crate::ir::is_float(elem) {
-                return Err(err("component", format!("{} adds float noise, but `{}` is {}", rep.kind.class(), t.site.value, crate::ir::dtype_name(elem))));
+                return Err(err(
+                    "component",
+                    format!(
+                        "{} adds float noise, but `{}` is {}",
+                        rep.kind.class(),
+                        t.site.value,
+                        crate::ir::dtype_name(elem)
+                    ),
+                ));
             }
             let mut vals = noise::pyvene_noise(d);
             if let Some(keep) = dims_keep(&rep.dims, d) {

@@ -71,7 +71,8 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
     let dependent = clone::input_dependent(&model.graph);
     let numbering = Numbering::of(&model.graph);
     if opts.original
-        && let Some(o) = model.graph.outputs.iter().map(|o| crate::onnx::s(&o.name)).find(|o| o.starts_with("original."))
+        && let Some(o) =
+            model.graph.outputs.iter().map(|o| crate::onnx::s(&o.name)).find(|o| o.starts_with("original."))
     {
         return Err(RewriteError::Model(format!(
             "the model already has un-intervened outputs (`{o}`) from an earlier rewrite; rewrite it without --original"

@@ -104,7 +104,9 @@ pub fn model_io(path: &Path) -> Result<(Vec<IoSpec>, Vec<String>), RuntimeError>
 
 fn fixed_dims(v: &crate::onnx::pb::ValueInfoProto) -> Vec<Option<usize>> {
     use crate::onnx::pb::{tensor_shape_proto::dimension::Value, type_proto};
-    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else { return vec![] };
+    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return vec![];
+    };
     let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
     dims.iter().map(|d| if let Some(Value::DimValue(n)) = d.value { usize::try_from(n).ok() } else { None }).collect()
 }

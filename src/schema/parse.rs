@@ -428,11 +428,11 @@ fn check_top_keys(root: &At) -> Result<(), SchemaError> {
     Ok(())
 }
 
-/// "unknown key; nearest: `x`" (or the list of valid keys when none is close).
+/// "unknown field; did you mean `x`?" (or the list of valid keys when none is close).
 fn unknown_key(key: &str, valid: &[&str]) -> String {
     match nearest(key, valid) {
-        Some(k) => format!("unknown key; did you mean `{k}`? (valid: {})", valid.join(", ")),
-        None => format!("unknown key; expected one of {}", valid.join(", ")),
+        Some(k) => format!("unknown field; did you mean `{k}`? (valid: {})", valid.join(", ")),
+        None => format!("unknown field; expected one of {}", valid.join(", ")),
     }
 }
 

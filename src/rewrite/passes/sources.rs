@@ -40,9 +40,11 @@ impl Pass for AddSourceSlices {
                 .filter(|(r, _)| matches!(r.source, Source::Run { group: gr, .. } if gr == group))
                 .filter_map(|(_, s)| s.source_site.as_ref().map(|x| x.value.as_str()))
                 .collect();
-            let whole = cx.plan.reps.iter().any(
-                |r| matches!(&r.source, Source::Run { group: gr, positions: Positions::All } if *gr == group),
-            );
+            let whole = cx
+                .plan
+                .reps
+                .iter()
+                .any(|r| matches!(&r.source, Source::Run { group: gr, positions: Positions::All } if *gr == group));
             let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(dependent).copied().collect();
             let prefix = format!("pvc/source.{name}/");
             let out = |v: &str| format!("{prefix}{v}");
