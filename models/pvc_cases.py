@@ -208,6 +208,20 @@ CASES = [
     dict(name="llama_zero_attention_output_whole", family="llama", models=LLAMA, form="list", original=True,
          reprs=[dict(layer=1, component="attention_output", unit="pos", intervention_type="ZeroIntervention")],
          description="Zero Llama attention_output L1 (self_attn output) on the whole tensor"),
+    dict(name="gpt2_vanilla_whole_block_output", family="gpt2", models=GPT2, form="list", sources=[21],
+         reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(unit_locations=None),
+         description="Interchange the whole tensor of GPT-2 block_output L0 ('unit_locations': null, pyvene's "
+                     "None): every position of the base takes the source run's activation"),
+    dict(name="llama_vanilla_whole_mlp_output", family="llama", models=LLAMA, form="list", sources=[21],
+         reprs=[dict(layer=1, component="mlp_output", unit="pos", intervention_type="VanillaIntervention")],
+         top=dict(unit_locations=None),
+         description="Interchange the whole tensor of Llama mlp_output L1 ('unit_locations': null)"),
+    dict(name="gpt2_vanilla_whole_subspaces", family="gpt2", models=GPT2, form="list", sources=[22],
+         reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(unit_locations=None, subspaces=list(range(8, 24))),
+         description="Interchange dims 8..23 (flat-list subspaces) of GPT-2 block_output L1 on the whole tensor "
+                     "('unit_locations': null)"),
 ]
 
 

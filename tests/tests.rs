@@ -12,3 +12,4 @@ mod output_policy;
 mod parity;
 mod rewrite_cli;
 mod run_inputs;
+mod silently_wrong;
