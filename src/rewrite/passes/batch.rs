@@ -27,6 +27,7 @@ impl Pass for FixBatch {
             pristine.iter().any(|p| p == name)
                 || (first..first + cx.plan.groups).any(|g| name.starts_with(&format!("source.{g}.")))
         };
+        let mut symbols = std::collections::BTreeSet::new();
         for v in model.graph.inputs.iter_mut() {
             let name = s(&v.name).to_string();
             if inits.contains(&name) || !ours(&name) {
@@ -41,13 +42,35 @@ impl Pass for FixBatch {
                         "input `{name}` has batch {n}, but {by} lists {batch} examples"
                     )));
                 }
-                Dim::Named(_) => {
+                Dim::Named(sym) => {
+                    symbols.insert(std::mem::take(sym));
                     *d0 = Dim::Fixed(batch);
                     *v = ty.to_value_info(&name);
                 }
             }
         }
+        fix_symbols(&mut model.graph, &symbols, batch);
         Ok(())
+    }
+}
+
+/// Declared types elsewhere in the graph that name a fixed symbol take its size too: a symbol
+/// means one size across the graph, and tract refuses a graph that says otherwise.
+fn fix_symbols(g: &mut crate::ir::Graph, symbols: &std::collections::BTreeSet<String>, batch: i64) {
+    for v in g.outputs.iter_mut().chain(g.value_info.iter_mut()) {
+        let mut ty = ValueType::from_value_info(v);
+        let Some(dims) = ty.shape.as_mut() else { continue };
+        let mut changed = false;
+        for d in dims.iter_mut() {
+            if matches!(d, Dim::Named(n) if symbols.contains(n)) {
+                *d = Dim::Fixed(batch);
+                changed = true;
+            }
+        }
+        if changed {
+            let name = s(&v.name).to_string();
+            *v = ty.to_value_info(&name);
+        }
     }
 }
 
