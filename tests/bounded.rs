@@ -261,7 +261,7 @@ fn huge_subspace_partitions_and_unit_counts_are_refused() {
             &["representations[0].subspace_partition[0]", needle],
         );
     }
-    let many = format!(r#","subspace_partition":[{}]"#, vec!["[0,16000000]"; 3].join(","));
+    let many = format!(r#","subspace_partition":[{}]"#, ["[0,16000000]"; 3].join(","));
     let s = schema_file(dir.path(), "p.json", &rep(&many).replace(r#""subspaces":[0]"#, r#""subspaces":[0,1,2]"#));
     fails(
         &["rewrite", model.to_str().unwrap(), &s, "-o", "{out}"],

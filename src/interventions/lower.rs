@@ -347,7 +347,7 @@ impl Geometry {
         let merge = site.merge_heads && dims.len() == 4;
         let (rank, mut width) = if merge {
             let heads = dims[2].zip(dims[3]);
-            (3, heads.map(|(h, d)| h.checked_mul(d).unwrap_or(usize::MAX)))
+            (3, heads.map(|(h, d)| h.saturating_mul(d)))
         } else {
             (dims.len().max(2), dims.last().copied().flatten())
         };
