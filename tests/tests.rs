@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_model;
+mod bounded;
 mod c_host;
 mod dtypes;
 mod module_map;

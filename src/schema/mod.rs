@@ -15,6 +15,7 @@ mod weights;
 
 pub use error::SchemaError;
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
+pub use plan::{MAX_COLUMNS, MAX_UNITS};
 
 use std::path::{Path, PathBuf};
 
