@@ -122,7 +122,8 @@ fn interventions_take_the_site_dtype() {
     let zeroed = vec![("input_ids".to_string(), ids(&[&[1, 0, 3, 4], &[5, 0, 7, 8]]))];
     let want = TractBackend::load(&gpt2).unwrap().run(&zeroed).unwrap();
     for (engine, got) in run_all(&patched, &given) {
-        assert_eq!(max_diff(&got, &want, "logits"), 0.0, "{engine}");
+        let d = max_diff(&got, &want, "logits");
+        assert!(d <= 1e-5, "{engine}: zeroing input_ids differs from feeding token 0 by {d:e}");
     }
     let fp16 = util::model("mlp_fp16.onnx");
     let steer = serde_json::json!({"component": "net[2].output", "intervention": "addition",
