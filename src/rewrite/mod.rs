@@ -79,13 +79,8 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
         )));
     }
     let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent, numbering };
-    let passes: [&dyn Pass; 5] = [
-        &passes::AddSourceSlices,
-        &passes::CloneOriginal,
-        &passes::LowerInterventions,
-        &passes::FixBatch,
-        &passes::RecordSchema,
-    ];
+    let passes: [&dyn Pass; 4] =
+        [&passes::AddSourceSlices, &passes::CloneOriginal, &passes::LowerInterventions, &passes::RecordSchema];
     run_pipeline(&passes, &cx, model, opts.verify)?;
     if !opts.verify {
         crate::ir::verify(model).map_err(|cause| RewriteError::Verify { pass: "the whole rewrite", cause })?;

@@ -10,6 +10,7 @@ use crate::schema::{Positions, Source};
 /// and source inputs get that fixed batch size instead of a symbol, so every runtime refuses
 /// another batch instead of silently not intervening on the extra examples. Shorthands (one row
 /// for every example) leave the batch free.
+#[allow(dead_code)]
 pub struct FixBatch;
 
 impl Pass for FixBatch {
