@@ -50,6 +50,9 @@ enum ExternalData {
     Copy,
     /// Hard-link the data files next to the output (instant; onnx.checker rejects hard links).
     Link,
+    /// Write every tensor of 1 KiB or more, embedded or external, into `<output>.data`
+    /// (4 KiB-aligned), so that the output loads without reading its weights.
+    Split,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
@@ -74,11 +77,12 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    let data = match args.external_data {
-        ExternalData::Link => DataPolicy::Link,
-        ExternalData::Copy => DataPolicy::Copy,
+    let saved = match args.external_data {
+        ExternalData::Link => model.save(&args.output, &SaveOptions { data: DataPolicy::Link }),
+        ExternalData::Copy => model.save(&args.output, &SaveOptions { data: DataPolicy::Copy }),
+        ExternalData::Split => model.save_split(&args.output),
     };
-    model.save(&args.output, &SaveOptions { data }).with_context(|| format!("writing {}", args.output.display()))?;
+    saved.with_context(|| format!("writing {}", args.output.display()))?;
     if args.check
         && let Err(e) = check(&args)
     {

@@ -43,6 +43,12 @@ impl Model {
         opts.save(&self.to_proto(), &self.dir(), &self.external, out, std::slice::from_ref(&self.path))
     }
 
+    /// Writes the model to `out` with its large initializers in `<out>.data` (see
+    /// [`crate::onnx::save_split`]); refuses to overwrite the loaded file or its data.
+    pub fn save_split(&self, out: &Path) -> Result<(), OnnxError> {
+        crate::onnx::save_split(&self.to_proto(), &self.external, out, std::slice::from_ref(&self.path))
+    }
+
     /// The directory external-data locations are relative to.
     pub fn dir(&self) -> PathBuf {
         crate::onnx::model_dir(&self.path)

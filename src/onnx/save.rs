@@ -60,7 +60,7 @@ impl SaveOptions {
                 self.place(file, &out_dir.join(location))?;
             }
         }
-        write_atomic(out, &encode_model(model))
+        super::stream::write_atomic_with(out, |f| super::stream::write_model(model, f))
     }
 
     fn place(&self, src: &Path, dst: &Path) -> Result<(), OnnxError> {
