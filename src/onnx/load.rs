@@ -25,7 +25,8 @@ pub struct ModelFile {
 impl ModelFile {
     /// Maps and checks the model at `path` without reading any external weights; embedded
     /// weights stay slices of the map. `path` must be a regular file (a FIFO, device or
-    /// directory is refused before it is opened, so nothing blocks).
+    /// directory is refused before it is opened, so nothing blocks; a directory with the
+    /// system's "Is a directory").
     ///
     /// The file must not be modified while the model is alive: it is mapped, not read.
     pub fn load(path: &Path) -> Result<Self, OnnxError> {
@@ -55,6 +56,9 @@ pub fn map_file(path: &Path) -> Result<Bytes, OnnxError> {
     let not_regular =
         |what: &str| OnnxError::NotOnnx { path: path.to_path_buf(), reason: format!("{what}, not a regular file") };
     let meta = std::fs::metadata(path).map_err(|e| OnnxError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(OnnxError::io(path, std::io::Error::from_raw_os_error(EISDIR)));
+    }
     if !meta.is_file() {
         return Err(not_regular(file_kind(&meta)));
     }
@@ -71,6 +75,9 @@ pub fn map_file(path: &Path) -> Result<Bytes, OnnxError> {
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?;
     Ok(Bytes::from_owner(map))
 }
+
+/// Linux's "Is a directory", the error reading a directory gives.
+const EISDIR: i32 = 21;
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

@@ -2,10 +2,10 @@
 //! split`), following ONNX's external-data convention.
 //!
 //! Every main-graph initializer whose `raw_data` has at least [`SPLIT_THRESHOLD`] bytes, and every
-//! one already external whatever its size, goes into `<model file name>.data` at a 4 KiB-aligned offset, with
-//! `location` / `offset` / `length` keys. The data file is written through a temporary file
-//! and a rename, before the model; an existing data file is kept only when it holds exactly the
-//! bytes that would be written, otherwise nothing is written.
+//! one already external whatever its size, goes into `<model file name>.data` at a 4 KiB-aligned
+//! offset, with `location` / `offset` / `length` keys. The data file is written through a
+//! temporary file and a rename, before the model; an existing data file is kept only when it holds
+//! exactly the bytes that would be written, otherwise nothing is written.
 
 use super::external_data::{ExternalRef, is_external, model_dir};
 use super::pb::{self, tensor_proto::DataLocation};
