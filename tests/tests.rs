@@ -6,6 +6,7 @@ mod bad_model;
 mod bounded;
 mod c_host;
 mod dtypes;
+mod embedded;
 mod module_map;
 mod onnx_io;
 mod ort_backend;

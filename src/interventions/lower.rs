@@ -330,7 +330,7 @@ fn scalar(b: &mut Builder, elem: i32, v: f64) -> Result<String, String> {
 
 fn zero_tensor(elem: i32) -> pb::TensorProto {
     let size = crate::onnx::dtype_size(elem).unwrap_or(4) as usize;
-    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size]), ..Default::default() }
+    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size].into()), ..Default::default() }
 }
 
 fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {

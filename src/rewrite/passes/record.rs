@@ -46,7 +46,10 @@ fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
         if let (Source::Run { positions: Positions::Runtime, group, .. }, Some(site)) =
             (&rep.source, &resolved.source_site)
         {
-            out.insert(format!("unit_locations.{i}.source"), bound(g, &site.ty.shape, Some(cx.numbering.groups + *group)));
+            out.insert(
+                format!("unit_locations.{i}.source"),
+                bound(g, &site.ty.shape, Some(cx.numbering.groups + *group)),
+            );
         }
     }
     out
