@@ -34,7 +34,12 @@ fn from_st_dtype(d: StDtype) -> Option<DType> {
 /// Reads every tensor of a safetensors file, sorted by name.
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors, RuntimeError> {
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::File(format!("{}: {e}", path.display())))?;
-    let st = SafeTensors::deserialize(&bytes)
+    safetensors_from_bytes(&bytes, path)
+}
+
+/// [`read_safetensors`] on bytes already read from `path` (which only names the file in errors).
+pub fn safetensors_from_bytes(bytes: &[u8], path: &Path) -> Result<NamedTensors, RuntimeError> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| RuntimeError::File(format!("{}: not a safetensors file: {e}", path.display())))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {

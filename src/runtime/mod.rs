@@ -7,7 +7,7 @@ mod onnxruntime;
 mod tensor;
 mod tract;
 
-pub use files::{read_safetensors, tensor_from_json, write_safetensors};
+pub use files::{read_safetensors, safetensors_from_bytes, tensor_from_json, write_safetensors};
 pub use onnxruntime::{Device, OptLevel, OrtBackend, OrtOptions};
 pub use tensor::{DType, NamedTensors, Tensor};
 pub use tract::TractBackend;

@@ -15,6 +15,9 @@ mod weights;
 
 pub use error::SchemaError;
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
+/// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.
+#[doc(hidden)]
+pub use torch_bin::read_state_dict;
 
 use std::path::Path;
 
