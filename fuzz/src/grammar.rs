@@ -114,7 +114,8 @@ fn vector(u: &mut Unstructured, width: i64) -> Result<Value> {
         2 => u.int_in_range(0..=4)?,
         _ => width + *u.choose(&[-1, 1, 64])?,
     };
-    let v: Vec<Value> = (0..n.max(0)).map(|_| Ok(json!(f64::from(u.int_in_range(-8i8..=8)?) / 4.0))).collect::<Result<_>>()?;
+    let v: Vec<Value> =
+        (0..n.max(0)).map(|_| Ok(json!(f64::from(u.int_in_range(-8i8..=8)?) / 4.0))).collect::<Result<_>>()?;
     Ok(Value::Array(v))
 }
 
@@ -163,15 +164,14 @@ fn rep(u: &mut Unstructured, gpt2: bool, values: &[String]) -> Result<Value> {
 /// A dict-form representation as pyvene's positional `config.json` entry and its class string.
 fn positional(r: &Value) -> (Value, Value) {
     let kind = r.get("intervention_type").or_else(|| r.get("intervention")).cloned().unwrap_or(Value::Null);
-    let entry = json!([
-        r.get("layer").cloned().unwrap_or(json!(0)),
-        r["component"],
-        r.get("unit").cloned().unwrap_or(json!("pos")),
-        r.get("max_number_of_units").cloned().unwrap_or(json!(1)),
-        null, null, null, null,
-        r.get("group_key").cloned().unwrap_or(Value::Null),
-        null, null, null, null, null
-    ]);
+    let get = |k: &str, default: Value| r.get(k).cloned().unwrap_or(default);
+    let mut entry = vec![Value::Null; 14];
+    entry[0] = get("layer", json!(0));
+    entry[1] = r["component"].clone();
+    entry[2] = get("unit", json!("pos"));
+    entry[3] = get("max_number_of_units", json!(1));
+    entry[8] = get("group_key", Value::Null);
+    let entry = Value::Array(entry);
     (entry, kind)
 }
 
