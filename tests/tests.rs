@@ -7,6 +7,7 @@ mod bounded;
 mod c_host;
 mod dtypes;
 mod embedded;
+mod fuzz_regressions;
 mod module_map;
 mod onnx_io;
 mod ort_backend;

@@ -47,7 +47,10 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn tract_types(model: &Model) -> TractResult<(Vec<(String, ValueType)>, Option<String>)> {
+/// Types tract inferred, by value name, and why its analysis stopped short, if it did.
+type Inferred = (Vec<(String, ValueType)>, Option<String>);
+
+fn tract_types(model: &Model) -> TractResult<Inferred> {
     let mut proto = model.to_proto();
     externals_as_inputs(&mut proto);
     let swapped = swap_bf16(&mut proto);

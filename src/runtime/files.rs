@@ -36,7 +36,12 @@ fn from_st_dtype(d: StDtype) -> Option<DType> {
 /// regular one or is larger than [`MAX_INPUT_BYTES`].
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors, RuntimeError> {
     let bytes = read_input(path, MAX_INPUT_BYTES).map_err(|e| RuntimeError::File(e.to_string()))?;
-    let st = SafeTensors::deserialize(&bytes)
+    safetensors_from_bytes(&bytes, path)
+}
+
+/// [`read_safetensors`] on bytes already read from `path` (which only names the file in errors).
+pub fn safetensors_from_bytes(bytes: &[u8], path: &Path) -> Result<NamedTensors, RuntimeError> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| RuntimeError::File(format!("{}: not a safetensors file: {e}", path.display())))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {

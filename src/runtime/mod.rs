@@ -9,7 +9,9 @@ mod tensor;
 mod tract;
 
 pub use check::Rules;
-pub use files::{read_safetensors, tensor_from_json, write_safetensors, write_safetensors_with};
+pub use files::{
+    read_safetensors, safetensors_from_bytes, tensor_from_json, write_safetensors, write_safetensors_with,
+};
 pub use onnxruntime::{Device, OptLevel, OrtBackend, OrtOptions};
 pub use tensor::{DType, NamedTensors, Tensor};
 pub use tract::TractBackend;

@@ -16,6 +16,9 @@ mod weights;
 pub use error::SchemaError;
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 pub use plan::{MAX_COLUMNS, MAX_UNITS};
+/// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.
+#[doc(hidden)]
+pub use torch_bin::read_state_dict;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,160 @@
+//! The code under fuzz: one function per target, taking the raw input.
+//!
+//! Shared by the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`) and by the regression test
+//! `tests/fuzz_regressions.rs`, which includes this file by path, so a saved finding replays
+//! through exactly the code that found it. Each function returns normally when pvc accepts the
+//! input or refuses it with an error, and panics when pvc breaks a contract: a panic inside pvc,
+//! a model that fails `ir::verify` after a successful rewrite, or a written model tract refuses.
+
+use pvc::ir::Model;
+use pvc::onnx::{ModelFile, decode_model, encode_model};
+use pvc::runtime::{Backend, DType, IoSpec, NamedTensors, TractBackend};
+use pvc::schema::Plan;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The repository root (this file is compiled both from `fuzz/` and from the root crate).
+pub fn repo() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("models").is_dir() { here.to_path_buf() } else { here.parent().expect("fuzz/ has a parent").into() }
+}
+
+/// Target `model_load`: bytes as a model file (anchored at `models/gpt2_external/model.onnx`,
+/// so external-data references resolve against a real data file) → `ir::Model` → `ir::verify`;
+/// a model that verifies must survive encode → decode unchanged.
+pub fn model_load(data: &[u8]) {
+    let path = repo().join("models/gpt2_external/model.onnx");
+    let Ok(file) = ModelFile::from_bytes(data, &path) else { return };
+    let decoded = encode_model(&file.proto);
+    let model = Model::from_file(file);
+    if pvc::ir::verify(&model).is_err() {
+        return;
+    }
+    let bytes = encode_model(&model.to_proto());
+    assert!(bytes == decoded, "ir::Model does not give back the proto it was built from");
+    let again = decode_model(&bytes, &path).expect("an encoded, verified model decodes");
+    assert!(encode_model(&again) == bytes, "encode → decode → encode is not stable");
+}
+
+/// Target `schema_parse`: bytes as schema text, parsed with the directory
+/// `models/cases/gpt2_addition_pos/pyvene_save` (so `"sorted_keys"` finds its `.bin` and
+/// `"weights": "../weights.safetensors"` a real file).
+pub fn schema_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let dir = repo().join("models/cases/gpt2_addition_pos/pyvene_save");
+    let _ = Plan::from_json(text, &dir);
+}
+
+/// Target `torch_bin`: bytes as a pyvene `intkey_*.bin` (`torch.save` zip + pickle).
+pub fn torch_bin(data: &[u8]) {
+    let _ = pvc::schema::read_state_dict(data);
+}
+
+fn backend(name: &str) -> &'static Mutex<TractBackend> {
+    static MLP: OnceLock<Mutex<TractBackend>> = OnceLock::new();
+    static GPT2: OnceLock<Mutex<TractBackend>> = OnceLock::new();
+    let cell = if name == "mlp" { &MLP } else { &GPT2 };
+    cell.get_or_init(|| {
+        let path = repo().join(format!("models/{name}_legacy.onnx"));
+        Mutex::new(TractBackend::load(&path).expect("the fixture loads in tract"))
+    })
+}
+
+/// Feeds `inputs` to the fixture whose inputs they name exactly (`x` → mlp, `input_ids` →
+/// gpt2), as `pvc run` would after reading them; anything else is only checked by name.
+fn run_on_fixture(inputs: &NamedTensors) {
+    for name in ["mlp", "gpt2"] {
+        let mut b = backend(name).lock().unwrap_or_else(|e| e.into_inner());
+        if pvc::runtime::order_inputs(b.inputs(), inputs).is_ok() {
+            let _ = b.run(inputs);
+            return;
+        }
+    }
+}
+
+/// Target `run_safetensors`: bytes as `pvc run --inputs in.safetensors`, then run on the
+/// fixture whose inputs they match.
+pub fn run_safetensors(data: &[u8]) {
+    let Ok(tensors) = pvc::runtime::safetensors_from_bytes(data, Path::new("fuzz.safetensors")) else { return };
+    run_on_fixture(&tensors);
+}
+
+/// The fixed input spec `run_json_input` parses against: the two fixtures' inputs, then one
+/// name per other element type (parsed only, never run).
+pub fn json_input_spec() -> Vec<IoSpec> {
+    [
+        ("x", DType::F32),
+        ("input_ids", DType::I64),
+        ("f16", DType::F16),
+        ("bf16", DType::BF16),
+        ("f64", DType::F64),
+        ("i32", DType::I32),
+        ("u8", DType::U8),
+        ("bool", DType::Bool),
+    ]
+    .into_iter()
+    .map(|(n, d)| IoSpec { name: n.into(), dtype: Some(d), dims: vec![] })
+    .collect()
+}
+
+/// Target `run_json_input`: each line of the input is one `--input NAME=JSON`, parsed as
+/// `pvc run` does against [`json_input_spec`]; inputs that name exactly a fixture's inputs run.
+pub fn run_json_input(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let spec = json_input_spec();
+    let mut inputs: NamedTensors = Vec::new();
+    for item in text.lines() {
+        let Some((name, json)) = item.split_once('=') else { return };
+        let Some(s) = spec.iter().find(|s| s.name == name) else { return };
+        let Ok(t) = pvc::runtime::tensor_from_json(name, json, s.dtype.unwrap_or(DType::F32)) else { return };
+        inputs.retain(|(n, _)| n != name);
+        inputs.push((name.to_string(), t));
+    }
+    if inputs.iter().all(|(n, _)| n == "x" || n == "input_ids") {
+        run_on_fixture(&inputs);
+    }
+}
+
+/// The fixtures `rewrite_e2e` rewrites, loaded once.
+pub fn fixture(name: &str) -> &'static Model {
+    static MODELS: OnceLock<Vec<(&'static str, Model)>> = OnceLock::new();
+    let models = MODELS.get_or_init(|| {
+        REWRITE_MODELS
+            .iter()
+            .map(|n| (*n, Model::load(&repo().join(format!("models/{n}.onnx"))).expect("the fixture loads")))
+            .collect()
+    });
+    &models.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fixture {name}")).1
+}
+
+/// The models a rewrite case may name.
+pub const REWRITE_MODELS: [&str; 2] = ["gpt2_legacy", "mlp_legacy"];
+
+/// Target `rewrite_e2e` (its fuzz target builds the case from a grammar; regressions store the
+/// case itself): a JSON case `{"model": "gpt2_legacy", "original": bool, "schema": {...}}`.
+/// The schema is parsed (relative to `models/cases/gpt2_addition_pos`) and rewritten into the
+/// fixture; when pvc accepts it, the result must pass `ir::verify`, encode, and load in tract.
+pub fn rewrite_case(data: &[u8]) {
+    let Ok(case) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Some(name) = case["model"].as_str().filter(|n| REWRITE_MODELS.contains(n)) else { return };
+    let original = case["original"].as_bool().unwrap_or(false);
+    let text = case["schema"].to_string();
+    let dir = repo().join("models/cases/gpt2_addition_pos");
+    let Ok(plan) = Plan::from_json(&text, &dir) else { return };
+    let mut model = fixture(name).clone();
+    let opts = pvc::rewrite::Options { original, verify: false };
+    if pvc::rewrite::rewrite(&mut model, &plan, &opts).is_err() {
+        return;
+    }
+    if let Err(e) = pvc::ir::verify(&model) {
+        panic!("the rewritten model fails ir::verify: {e}");
+    }
+    let bytes = encode_model(&model.to_proto());
+    let out = std::env::temp_dir().join(format!("pvc-fuzz-rewrite-{}.onnx", std::process::id()));
+    std::fs::write(&out, &bytes).expect("writing the patched model to the temp dir");
+    let loaded = TractBackend::load(&out);
+    let _ = std::fs::remove_file(&out);
+    if let Err(e) = loaded {
+        panic!("tract refuses the patched model: {e}");
+    }
+}
