@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = cli::exec(args) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", pvc::onnx::escape(&format!("{e:#}")));
         std::process::exit(2);
     }
 }

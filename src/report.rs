@@ -110,20 +110,22 @@ fn tensor_text(t: &TensorInfo) -> String {
 /// Renders the report as PyTorch's `print(model)` does, one module a line with its tensors.
 pub fn render_tree(r: &InspectReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} ({:?} exporter{})",
-        r.model,
-        r.exporter,
-        r.family.as_ref().map_or(String::new(), |f| format!(", family {f}"))
+    put(
+        &mut out,
+        &format!(
+            "{} ({:?} exporter{})",
+            r.model,
+            r.exporter,
+            r.family.as_ref().map_or(String::new(), |f| format!(", family {f}"))
+        ),
     );
     for t in &r.inputs {
-        let _ = writeln!(out, "  input  {}", tensor_text(t));
+        put(&mut out, &format!("  input  {}", tensor_text(t)));
     }
     for t in &r.outputs {
-        let _ = writeln!(out, "  output {}", tensor_text(t));
+        put(&mut out, &format!("  output {}", tensor_text(t)));
     }
-    let _ = writeln!(out, "Model(");
+    put(&mut out, "Model(");
     let mut stack: Vec<&str> = Vec::new();
     for (i, m) in r.modules.iter().enumerate() {
         while let Some(top) = stack.last() {
@@ -131,7 +133,7 @@ pub fn render_tree(r: &InspectReport) -> String {
                 break;
             }
             stack.pop();
-            let _ = writeln!(out, "{})", "  ".repeat(stack.len() + 1));
+            put(&mut out, &format!("{})", "  ".repeat(stack.len() + 1)));
         }
         let depth = stack.len() + 1;
         let name = m.path.rsplit('.').next().unwrap_or(&m.path);
@@ -147,17 +149,24 @@ pub fn render_tree(r: &InspectReport) -> String {
         if m.output_candidates > 1 {
             let _ = write!(line, "  (hidden state of {} boundary tensors)", m.output_candidates);
         }
-        let _ = writeln!(out, "{line}");
+        put(&mut out, &line);
         if has_children {
             stack.push(&m.path);
         }
     }
     while stack.pop().is_some() {
-        let _ = writeln!(out, "{})", "  ".repeat(stack.len() + 1));
+        put(&mut out, &format!("{})", "  ".repeat(stack.len() + 1)));
     }
-    let _ = writeln!(out, ")");
+    put(&mut out, ")");
     if let Some(schema) = &r.pvc_schema {
-        let _ = writeln!(out, "pvc schema applied: {schema}");
+        put(&mut out, &format!("pvc schema applied: {schema}"));
     }
     out
+}
+
+/// Appends `line` and a newline, with control characters in it escaped, so names taken from a
+/// model can neither forge lines nor send terminal escapes.
+fn put(out: &mut String, line: &str) {
+    out.push_str(&crate::onnx::escape(line));
+    out.push('\n');
 }

@@ -81,7 +81,8 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     let opts = Options { original: args.original, verify: args.verify };
     let sites = rewrite(&mut model, &plan, &opts)?;
     for (rep, r) in plan.reps.iter().zip(&sites) {
-        eprintln!("{}: {} at {} → `{}`", rep.at, rep.kind.class(), r.site.via, r.site.value);
+        let line = format!("{}: {} at {} → `{}`", rep.at, rep.kind.class(), r.site.via, r.site.value);
+        eprintln!("{}", pvc::onnx::escape(&line));
     }
     if plan.is_empty() {
         eprintln!("the schema has no interventions: the model is written unchanged");

@@ -29,7 +29,7 @@ pub fn analyse_types(model: &Model) -> (HashMap<String, ValueType>, Option<Strin
     let (inferred, problem) = match crate::panic::catch_quietly(|| tract_types(model)) {
         Ok(Ok((found, problem))) => (found, problem),
         Ok(Err(e)) => (vec![], Some(one_line(&format!("{e:#}")))),
-        Err(panic) => (vec![], Some(format!("tract panicked: {panic}"))),
+        Err(panic) => (vec![], Some(format!("an internal tract failure: {panic}"))),
     };
     for (name, ty) in inferred {
         let entry = types.entry(name).or_default();

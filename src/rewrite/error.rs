@@ -35,6 +35,15 @@ pub enum RewriteError {
     /// The model cannot take these rewrites.
     #[error("model: {0}")]
     Model(String),
+    /// The rewrite failed on a model that tract could not analyse: the model's defect is the
+    /// likely cause, so it is named first.
+    #[error("model: tract could not analyse this model ({why}), which is the likely cause of: {cause}")]
+    Unanalysable {
+        /// tract's reason, on one line.
+        why: String,
+        /// The failure it probably caused.
+        cause: Box<RewriteError>,
+    },
     /// A pass broke a graph invariant (a pvc bug).
     #[error("after pass {pass}: {cause}")]
     Verify {

@@ -67,7 +67,11 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
     {
         return Err(crate::schema::SchemaError::new("model_type", format!("unknown model type `{t}`")).into());
     }
-    let sites = sites::resolve(&loc, &model.graph, plan)?;
+    let blame = |e: RewriteError| match &loc.analysis {
+        Some(why) => RewriteError::Unanalysable { why: why.clone(), cause: Box::new(e) },
+        None => e,
+    };
+    let sites = sites::resolve(&loc, &model.graph, plan).map_err(blame)?;
     let dependent = clone::input_dependent(&model.graph);
     let numbering = Numbering::of(&model.graph);
     if opts.original
@@ -86,7 +90,7 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
         &passes::FixBatch,
         &passes::RecordSchema,
     ];
-    run_pipeline(&passes, &cx, model, opts.verify)?;
+    run_pipeline(&passes, &cx, model, opts.verify).map_err(blame)?;
     if !opts.verify {
         crate::ir::verify(model).map_err(|cause| RewriteError::Verify { pass: "the whole rewrite", cause })?;
     }
