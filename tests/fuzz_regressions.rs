@@ -65,6 +65,7 @@ fn fuzz_regressions_replay_without_panic() {
         assert!(all.iter().any(|(f, _)| f == id), "KNOWN lists {id}, which is not under fuzz/regressions");
     }
     let fixed: Vec<_> = all.into_iter().filter(|(id, _)| !KNOWN.iter().any(|(k, _)| k == id)).collect();
+    assert!(fixed.len() >= 20, "only {} regression inputs under fuzz/regressions", fixed.len());
     let failed = replay(&fixed);
     assert!(failed.is_empty(), "fuzz regressions panic again: {failed:?}");
 }
