@@ -6,7 +6,7 @@ Models (make them first):
 
 Jobs, each a whole process (start-up and imports included):
 - `pvc rewrite` with an Addition at every block output (GPT-2: `block_output` of its 12 layers;
-  BERT: the output of its 6 `encoder.layer[i]` modules), written into a scratch directory;
+  BERT: the output of its 6 `model.encoder.layer[i]` modules), written into a scratch directory;
 - Python `onnx` doing the same edit: `onnx.load`, one Add node and one constant per site with the
   site's consumers rewired, `onnx.save` (single file, as the input);
 - `pvc rewrite` with an empty schema (the byte-identical copy);
@@ -34,7 +34,7 @@ MODELS = {
     "GPT-2 small": (os.path.join(ROOT, "target", "bench-models", "gpt2_small_single", "model.onnx"),
                     [{"layer": i, "component": "block_output"} for i in range(12)], 768, "gpt2"),
     "MiniLM-sized BERT": (os.path.join(ROOT, "target", "bench-models", "bert_minilm", "model.onnx"),
-                          [{"component": f"encoder.layer[{i}].output"} for i in range(6)], 384, None),
+                          [{"component": f"model.encoder.layer[{i}].output"} for i in range(6)], 384, None),
 }
 
 PY_EDIT = """

@@ -1,14 +1,14 @@
 """Make a 7B-class Llama graph: target/bench-models/llama7b/model.onnx + a sparse model.onnx.data.
 
 Llama-2-7B's shape: 32 layers, hidden 4096, 32 query heads and 8 key/value heads (GQA, head dim
-128), intermediate 11008, vocab 32000 (6.6B parameters, 26.5 GB of float32). Nothing that large
-is computed or written: a tiny `LlamaForCausalLM` with the same layer count, head counts and vocab
-(hidden 320 = 32 x head dim 10, key/value 80, intermediate 860) is exported with the legacy
-exporter (opset 17, `input_ids` [batch, seq] -> `logits`), so the node structure is the
-exporter's own; then every dimension is scaled up (320 -> 4096, 80 -> 1024, 860 -> 11008,
-head dim 10 -> 128 and its half 5 -> 64) in initializer dims and in the int64 shape constants,
-and every weight of 1 KiB or more becomes an external reference into ONE data file made with
-`truncate` (sparse: no weight byte is written; 4 KiB-aligned offsets).
+128), intermediate 11008, vocab 32000 (5.9B parameters with 8 key/value heads, 23.7 GB of float32).
+Nothing that large is computed or written: a tiny `LlamaForCausalLM` with the same layer count,
+head counts and vocab (hidden 320 = 32 x head dim 10, key/value 80, intermediate 860) is exported
+with the legacy exporter (opset 17, `input_ids` [batch, seq] -> `logits`), so the node structure is
+the exporter's own; then every dimension is scaled up (320 -> 4096, 80 -> 1024, 860 -> 11008, head
+dim 10 -> 128 and its half 5 -> 64) in initializer dims and in the int64 shape constants, and every
+weight of 1 KiB or more becomes an external reference into ONE data file made with `truncate`
+(sparse: no weight byte is written; 4 KiB-aligned offsets).
 
 The scaled graph is a benchmark for graph work (load, rewrite, save), not for running: its
 weights read as zeros. Idempotent unless `--force`. Pinned: torch 2.15.0, transformers 4.51.3,
@@ -45,7 +45,7 @@ def scale_constant(t):
     a = numpy_helper.to_array(t)
     if t.data_type == onnx.TensorProto.INT64 and a.size <= 8:
         b = np.vectorize(lambda v: SCALE.get(int(v), int(v)), otypes=[np.int64])(a) if a.size else a
-    elif t.data_type == onnx.TensorProto.FLOAT and a.size == 1 and math.isclose(float(a), math.sqrt(10), rel_tol=1e-5):
+    elif t.data_type == onnx.TensorProto.FLOAT and a.size == 1 and math.isclose(float(a.reshape(-1)[0]), math.sqrt(10), rel_tol=1e-5):
         b = np.full_like(a, math.sqrt(128))
     elif any(d in SCALE for d in a.shape):
         b = np.resize(a, [SCALE.get(d, d) for d in a.shape])
