@@ -208,6 +208,60 @@ CASES = [
     dict(name="llama_zero_attention_output_whole", family="llama", models=LLAMA, form="list", original=True,
          reprs=[dict(layer=1, component="attention_output", unit="pos", intervention_type="ZeroIntervention")],
          description="Zero Llama attention_output L1 (self_attn output) on the whole tensor"),
+    # head units (h, h.pos): pyvene's split_head_and_permute (b,s,H*d) -> (b,H,s,d), then heads (x positions)
+    dict(name="gpt2_hpos_vanilla_head_attention_value_output", family="gpt2", models=GPT2, form="list",
+         sources=[21], original=True,
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h.pos",
+                     intervention_type="VanillaIntervention")],
+         top=dict(unit_locations={"sources->base": [[[loc([0, 2], [1, 3]), loc([3], [4])]],
+                                                    [[loc([0, 2], [1, 3]), loc([5], [1])]]]}),
+         description="h.pos interchange at GPT-2 head_attention_value_output L1 (c_proj input; dynamo keeps it "
+                     "only as [b,s,4,16]): heads 0,2 (example 0) / 1,3 (example 1), source position 3/4 -> base 5/1"),
+    dict(name="gpt2_h_zero_head_query_output", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_query_output", unit="h", intervention_type="zero")],
+         top=dict(unit_locations={"base": [loc([1, 2], [3, 0])]}),
+         description="Zero heads 1,2 (example 0) / 3,0 (example 1) of GPT-2 head_query_output L0 at every "
+                     "position: the first third of the fused c_attn output, split into 4 heads"),
+    dict(name="llama_hpos_vanilla_head_value_output_gqa", family="llama", models=LLAMA, form="list",
+         sources=[22],
+         reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
+         top=dict(unit_locations={"sources->base": [[[loc([1], [0]), loc([2, 3], [4, 5])]],
+                                                    [[loc([1], [0]), loc([4, 5], [0, 1])]]]}),
+         description="GQA: h.pos interchange at Llama head_value_output L1 (v_proj output, 2 key/value heads of "
+                     "16): kv head 1 / 0, two positions per example"),
+    dict(name="llama_iti_addition_heads", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h",
+                     intervention_type="AdditionIntervention")],
+         weights={0: vec(109, n=16)},
+         top=dict(unit_locations={"base": [0, 2, 3]}),
+         description="ITI-style steering: add a 16-d (head_dim) vector to heads 0,2,3 of Llama "
+                     "head_attention_value_output L1 (o_proj input) at every position (flat shorthand: the same "
+                     "heads for every example)"),
+    dict(name="gpt2_hpos_collect_max1_quirk", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_attention_value_output", unit="h.pos", intervention_type="collect")],
+         top=dict(unit_locations={"base": [[loc([0, 3], [1, 2]), loc([2], [4])]]}),
+         description="Collect at h.pos (2 heads x 1 position) with max_number_of_units=1: pyvene flattens "
+                     "(b,2,1,16) to (b,1,32), keeps [..., :16] and views it as (b,2,1,8): the first head, split"),
+    dict(name="llama_h_collect_head_key_output", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=0, component="head_key_output", unit="h", max_number_of_units=2,
+                     intervention_type="collect")],
+         top=dict(unit_locations={"base": [loc([1, 0], [0, 1])]}),
+         description="Collect both key/value heads of Llama head_key_output L0 (k_proj output, pre-RoPE) at every "
+                     "position, max_number_of_units=2: collected.0 is [2,2,6,16]"),
+    dict(name="llama_hpos_vanilla_subspaces_head_query_output", family="llama", models=LLAMA, form="list",
+         sources=[21],
+         reprs=[dict(layer=0, component="head_query_output", unit="h.pos", intervention_type="vanilla")],
+         top=dict(unit_locations={"sources->base": [[[loc([3], [3]), loc([1], [1])]],
+                                                    [[loc([2], [2]), loc([4], [4])]]]},
+                  subspaces=list(range(0, 8))),
+         description="Interchange dims 0..7 of one head (source head 3 -> base head 2) of Llama head_query_output "
+                     "L0 at source position 1 -> base position 4"),
+    dict(name="gpt2_hpos_vanilla_runtime_locations", family="gpt2", models=GPT2, form="list", sources=[22],
+         reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
+         runtime_head_locations={0: ((loc([2], [0]), loc([1], [3])), (loc([2], [3]), loc([4], [2])))},
+         description="h.pos interchange at GPT-2 head_value_output L1 (last third of c_attn) with heads and "
+                     "positions given at run time: int64 inputs unit_locations.0.source.heads / .source / "
+                     ".base.heads / .base, each [batch, units]"),
 ]
 
 
@@ -286,6 +340,15 @@ def forward_args(case, schema):
             src_side[i], base_side[i] = s, b
             inputs[f"unit_locations.{i}.source"] = torch.tensor(s, dtype=torch.int64)
             inputs[f"unit_locations.{i}.base"] = torch.tensor(b, dtype=torch.int64)
+        kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
+    if case.get("runtime_head_locations"):
+        n = len(schema["representations"])
+        src_side, base_side = [None] * n, [None] * n
+        for i, ((sh, sp), (bh, bp)) in case["runtime_head_locations"].items():
+            src_side[i], base_side[i] = [sh, sp], [bh, bp]
+            for side, (h, p) in (("source", (sh, sp)), ("base", (bh, bp))):
+                inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(h, dtype=torch.int64)
+                inputs[f"unit_locations.{i}.{side}"] = torch.tensor(p, dtype=torch.int64)
         kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
     if case.get("runtime_activation"):
         g = torch.Generator().manual_seed(hash_name(case["name"]))

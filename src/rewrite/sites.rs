@@ -19,8 +19,9 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
     let mut out = Vec::with_capacity(plan.reps.len());
     for rep in &plan.reps {
         let at = rep.field("component");
-        let site =
+        let mut site =
             loc.resolve(&rep.component, rep.layer).map_err(|cause| RewriteError::Locate { at: at.clone(), cause })?;
+        crate::interventions::check_heads(rep, &mut site, plan.head_dim)?;
         let source_site = match (&rep.source, rep.kind) {
             (Source::Run { .. }, Kind::Skip) => Some(skip_input(loc, &site, &at)?),
             (Source::Run { .. }, _) => Some(site.clone()),
