@@ -5,6 +5,7 @@ mod util;
 mod bad_model;
 mod c_host;
 mod dtypes;
+mod heads;
 mod module_map;
 mod onnx_io;
 mod ort_backend;

@@ -216,6 +216,14 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
     }
     let width = width
         .ok_or_else(|| InterventionError::new(rep.field("component"), format!("the width of `{value}` is unknown")))?;
+    if let Some(s) = head_dim
+        && (s == 0 || width % s != 0)
+    {
+        return Err(InterventionError::new(
+            "head_dim",
+            format!("head_dim {s} does not divide the width {width} of `{}`", rep.component),
+        ));
+    }
     let (d, at) = match (head_dim, heads.head_dim) {
         (Some(s), Some(g)) if s != g => {
             return Err(InterventionError::new(

@@ -98,6 +98,11 @@ pub(super) fn split_locations(root: &At, units: &[Unit]) -> Result<Split, Schema
         },
         _ => (raw.clone(), true),
     };
+    if !x.v.is_array() {
+        return Err(x.err(
+            "unit h.pos takes [[heads per example], [positions per example]] per intervention (pyvene's shorthands build no such pair)",
+        ));
+    }
     let sides: Vec<Vec<(Positions, Positions)>> = if with_source {
         let items = x.items()?;
         if items.len() != 2 {
