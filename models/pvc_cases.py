@@ -256,6 +256,13 @@ CASES = [
                   subspaces=list(range(0, 8))),
          description="Interchange dims 0..7 of one head (source head 3 -> base head 2) of Llama head_query_output "
                      "L0 at source position 1 -> base position 4"),
+    dict(name="llama_h_zero_and_addition_two_heads", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h", intervention_type="zero"),
+                dict(layer=1, component="head_attention_value_output", unit="h", intervention_type="addition",
+                     source_representation=vec(110, n=16))],
+         top=dict(unit_locations={"base": [loc([0], [1]), loc([2], [3])]}),
+         description="Two interventions on one site, different heads: Zero head 0/1 and Add a 16-d vector to "
+                     "head 2/3 of Llama head_attention_value_output L1"),
     dict(name="gpt2_hpos_vanilla_runtime_locations", family="gpt2", models=GPT2, form="list", sources=[22],
          reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
          runtime_head_locations={0: ((loc([2], [0]), loc([1], [3])), (loc([2], [3]), loc([4], [2])))},

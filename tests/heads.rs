@@ -147,3 +147,21 @@ fn iti_example_matches_pyvene() {
         assert!(d <= 1e-4, "{model}: differs from pyvene by {d:e}");
     }
 }
+
+/// Two interventions on different heads of one site do not conflict; on a shared head they do.
+#[test]
+fn interventions_on_different_heads_of_one_site_compose() {
+    let schema = |second: &str| {
+        format!(
+            r#"{{"model_type": "llama", "representations": [
+                {{"layer": 1, "component": "head_attention_value_output", "unit": "h", "intervention_type": "zero"}},
+                {{"layer": 1, "component": "head_attention_value_output", "unit": "h", "intervention_type": "addition",
+                  "source_representation": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}}],
+              "unit_locations": {{"base": [[[0]], [[{second}]]]}}}}"#
+        )
+    };
+    let plan = Plan::from_json(&schema("2"), std::path::Path::new(".")).unwrap();
+    let mut m = Model::load(&util::model("llama_dynamo.onnx")).unwrap();
+    rewrite(&mut m, &plan, &Options { verify: true, ..Default::default() }).unwrap();
+    fails("llama_dynamo.onnx", &schema("0"), &["representations[0]", "representations[1]", "the same units and dims"]);
+}

@@ -90,7 +90,10 @@ fn check_conflicts(reps: &[Rep], sites: &[Resolved]) -> Result<(), RewriteError>
             if ra.kind == Kind::Collect || rb.kind == Kind::Collect || sites[a].site.value != sites[b].site.value {
                 continue;
             }
-            if positions_overlap(&ra.positions, &rb.positions) && dims_overlap(&ra.dims, &rb.dims) {
+            if positions_overlap(&ra.positions, &rb.positions)
+                && dims_overlap(&ra.dims, &rb.dims)
+                && crate::schema::heads_overlap(ra, rb)
+            {
                 return Err(RewriteError::Conflict {
                     first: ra.at.clone(),
                     second: rb.at.clone(),

@@ -15,7 +15,7 @@ mod torch_bin;
 mod weights;
 
 pub use error::SchemaError;
-pub use heads::{HeadSel, Unit};
+pub use heads::{HeadSel, Unit, heads_overlap};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 
 use std::path::{Path, PathBuf};
