@@ -74,7 +74,7 @@ impl Units {
     }
 
     /// Whether heads are split out.
-    pub fn split(&self) -> bool {
+    pub fn has_heads(&self) -> bool {
         self.heads.is_some()
     }
 
@@ -84,7 +84,12 @@ impl Units {
         let Some(h) = &self.heads else { return self.pos.gather(b, x) };
         let xh = split(b, x, h);
         let g = h.sel.gather(b, &xh);
-        self.on_positions(b, &g, |b, sel, gt| sel.gather(b, gt))
+        if matches!(self.pos, Selection::Whole) {
+            return g;
+        }
+        let gt = transpose(b, &g);
+        let r = self.pos.gather(b, &gt);
+        transpose(b, &r)
     }
 
     /// `x` (`[b, s, W]`) with the selected units replaced by `new`; `rank` is `x`'s rank.
@@ -101,24 +106,9 @@ impl Units {
             transpose(b, &s)
         };
         let xh2 = h.sel.scatter(b, &xh, &g2, 4);
-        let t = b.op("Transpose", &[&xh2], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+        let t = transpose(b, &xh2);
         let shape = b.ints(&[3], &[0, 0, (h.count * h.dim) as i64]);
         b.op("Reshape", &[&t, &shape], vec![])
-    }
-
-    /// Applies a position-axis operation to `[b, kh, s, d]` through its `[b, s, kh, d]` view.
-    fn on_positions(
-        &self,
-        b: &mut Builder,
-        g: &str,
-        f: impl FnOnce(&mut Builder, &Selection, &str) -> String,
-    ) -> String {
-        if matches!(self.pos, Selection::Whole) {
-            return g.to_string();
-        }
-        let gt = transpose(b, g);
-        let r = f(b, &self.pos, &gt);
-        transpose(b, &r)
     }
 
     /// The type of a run-time source (`source_representations.<i>`) for these units.
@@ -145,6 +135,7 @@ fn split(b: &mut Builder, x: &str, h: &HeadAxis) -> String {
     b.op("Transpose", &[&r], vec![attr_ints("perm", &[0, 2, 1, 3])])
 }
 
+/// Swaps axes 1 and 2 of a rank-4 tensor.
 fn transpose(b: &mut Builder, x: &str) -> String {
     b.op("Transpose", &[x], vec![attr_ints("perm", &[0, 2, 1, 3])])
 }
@@ -157,7 +148,7 @@ pub fn collect(b: &mut Builder, s: &str, rep: &Rep, units: &Units, site: &Site) 
     let shape = site.ty.shape.as_deref().unwrap_or(&[]);
     let batch = shape.first().cloned().unwrap_or(Dim::Named("batch".into()));
     let count = |p: &Positions, all: Dim| match p {
-        Positions::Fixed(rows) => Some(rows[0].len()).map(|k| Dim::Fixed(k as i64)).unwrap_or(all),
+        Positions::Fixed(rows) => Dim::Fixed(rows[0].len() as i64),
         _ => all,
     };
     let sel = rep.heads.as_ref().expect("head units have heads");
@@ -266,7 +257,7 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
     }
     let sel = rep.heads.as_ref().expect("head units have heads");
     let mut sides = vec![("base", &sel.base)];
-    if let Source::Run { positions, .. } = &rep.source {
+    if let Source::Run { .. } = &rep.source {
         sides.push(("source", &sel.source));
         let n = |p: &Positions| if let Positions::Fixed(r) = p { Some(r[0].len()) } else { None };
         if let (Some(a), Some(b)) = (n(&sel.base), n(&sel.source))
@@ -277,7 +268,6 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
                 "source and base must select the same number of heads",
             ));
         }
-        let _ = positions;
     }
     for (side, p) in sides {
         if let Positions::Fixed(rows) = p

@@ -50,7 +50,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     }
     patch.inputs.extend(heads::inputs(rep, Side::Base));
     if rep.kind == Kind::Collect {
-        let out = if sel.split() {
+        let out = if sel.has_heads() {
             heads::collect(&mut b, &s, rep, &sel, t.site)
         } else {
             collect(&mut b, &s, rep, width, units, t.site)
