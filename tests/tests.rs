@@ -12,3 +12,4 @@ mod ort_backend;
 mod output_policy;
 mod parity;
 mod rewrite_cli;
+mod run_inputs;

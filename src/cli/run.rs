@@ -164,6 +164,15 @@ fn stats(t: &Tensor) -> String {
     if v.is_empty() {
         return "(empty)".into();
     }
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if finite.is_empty() {
+        let nan = v.iter().filter(|x| x.is_nan()).count();
+        return match nan {
+            n if n == v.len() => format!("all {n} values are NaN"),
+            0 => format!("all {} values are infinite", v.len()),
+            n => format!("no finite values ({n} NaN, {} infinite)", v.len() - n),
+        };
+    }
     let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
     let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mean = v.iter().sum::<f64>() / v.len() as f64;

@@ -11,6 +11,13 @@ use tract_onnx::tract_hir::internal::*;
 /// declares (inputs, outputs, value infos, initializers). Values tract cannot type are absent;
 /// a model tract cannot analyse at all (or panics on) keeps only its declared types.
 pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
+    analyse_types(model).0
+}
+
+/// [`infer_types`], and why tract could not analyse the whole model (an unknown operator, a
+/// malformed initializer, an untyped input), when it could not: the types are then partial.
+/// A panic inside tract is caught and reported here, never printed.
+pub fn analyse_types(model: &Model) -> (HashMap<String, ValueType>, Option<String>) {
     let g = &model.graph;
     let mut types: HashMap<String, ValueType> = HashMap::new();
     for v in g.inputs.iter().chain(&g.outputs).chain(&g.value_info) {
@@ -19,24 +26,28 @@ pub fn infer_types(model: &Model) -> HashMap<String, ValueType> {
     for t in &g.initializers {
         types.insert(s(&t.name).to_string(), ValueType::from_tensor(t));
     }
-    let inferred = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tract_types(model)));
-    if let Ok(Ok(tract_types)) = inferred {
-        for (name, ty) in tract_types {
-            let entry = types.entry(name).or_default();
-            if entry.elem.is_none() {
-                entry.elem = ty.elem;
-            }
-            if entry.shape.as_ref().is_none_or(|sh| sh.iter().any(|d| *d == Dim::Named("?".into())))
-                && ty.shape.is_some()
-            {
-                entry.shape = ty.shape;
-            }
+    let (inferred, problem) = match crate::panic::catch_quietly(|| tract_types(model)) {
+        Ok(Ok((found, problem))) => (found, problem),
+        Ok(Err(e)) => (vec![], Some(one_line(&format!("{e:#}")))),
+        Err(panic) => (vec![], Some(format!("tract panicked: {panic}"))),
+    };
+    for (name, ty) in inferred {
+        let entry = types.entry(name).or_default();
+        if entry.elem.is_none() {
+            entry.elem = ty.elem;
+        }
+        if entry.shape.as_ref().is_none_or(|sh| sh.iter().any(|d| *d == Dim::Named("?".into()))) && ty.shape.is_some() {
+            entry.shape = ty.shape;
         }
     }
-    types
+    (types, problem)
 }
 
-fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn tract_types(model: &Model) -> TractResult<(Vec<(String, ValueType)>, Option<String>)> {
     let mut proto = model.to_proto();
     externals_as_inputs(&mut proto);
     let swapped = swap_bf16(&mut proto);
@@ -45,7 +56,7 @@ fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
     let proto = onnx.proto_model_for_read(&mut &bytes[..])?;
     let dir = model.dir();
     let mut parsed = onnx.parse(&proto, dir.to_str())?.model;
-    let _ = parsed.analyse(false);
+    let problem = parsed.analyse(false).err().map(|e| one_line(&format!("{e:#}")));
     let mut out = Vec::new();
     for node in parsed.nodes() {
         for (slot, outlet) in node.outputs.iter().enumerate() {
@@ -57,7 +68,7 @@ fn tract_types(model: &Model) -> TractResult<Vec<(String, ValueType)>> {
             out.push((label.to_string(), ty));
         }
     }
-    Ok(out)
+    Ok((out, problem))
 }
 
 /// Large external weights become typed graph inputs, so that inference never reads them:

@@ -16,7 +16,7 @@ mod verify;
 
 pub use error::IrError;
 pub use graph::{Graph, Node, NodeId, Producer};
-pub use infer::infer_types;
+pub use infer::{analyse_types, infer_types};
 pub use model::Model;
 pub use patch::{Patch, Shunt};
 pub use types::{Dim, ElemType, ValueType, dtype_name, is_float};

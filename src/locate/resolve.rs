@@ -41,6 +41,8 @@ pub struct Locator {
     pub types: HashMap<String, ValueType>,
     /// The model family, for abstract components.
     pub family: Option<Family>,
+    /// Why tract could not analyse the model, when it could not (the types are then partial).
+    pub analysis: Option<String>,
     root: String,
     values: Vec<String>,
 }
@@ -48,13 +50,13 @@ pub struct Locator {
 impl Locator {
     /// Builds the module map of `model` and infers its value types.
     pub fn new(model: &Model) -> Locator {
-        let types = crate::ir::infer_types(model);
+        let (types, analysis) = crate::ir::analyse_types(model);
         let modules = ModuleMap::build(&model.graph, &types);
         let mut values: Vec<String> = model.graph.inputs.iter().map(|v| s(&v.name).to_string()).collect();
         for id in model.graph.node_ids() {
             values.extend(model.graph.node(id).proto.output.iter().filter(|o| !o.is_empty()).cloned());
         }
-        let mut loc = Locator { modules, types, family: None, root: String::new(), values };
+        let mut loc = Locator { modules, types, family: None, root: String::new(), values, analysis };
         loc.family = family::builtin().into_iter().find(|f| loc.root_of(f).is_some());
         if let Some(f) = &loc.family {
             loc.root = loc.root_of(f).unwrap_or_default();

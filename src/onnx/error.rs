@@ -39,3 +39,22 @@ impl OnnxError {
         OnnxError::Io { path: path.into(), error: source }
     }
 }
+
+/// `text` made safe to echo on a terminal line: control characters (newlines, escape
+/// sequences, NUL) are written as Rust escapes (`\n`, `\u{1b}`); everything else is unchanged.
+/// Every user-supplied string that pvc prints (tensor, node and input names, schema strings)
+/// goes through it.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

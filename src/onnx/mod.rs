@@ -17,7 +17,7 @@ pub mod pb {
     include!("pb_onnx.rs");
 }
 
-pub use error::OnnxError;
+pub use error::{OnnxError, escape};
 pub use external_data::{ExternalRef, dtype_size, expected_bytes, external_refs, is_external, model_dir};
 pub use load::{ModelFile, decode_model};
 pub use save::{DataPolicy, SaveOptions, Staged, encode_model, write_atomic};

@@ -2,11 +2,13 @@
 //!
 //! This layer depends only on `onnx`: it runs any model file, patched or not.
 
+mod check;
 mod files;
 mod onnxruntime;
 mod tensor;
 mod tract;
 
+pub use check::Rules;
 pub use files::{read_safetensors, tensor_from_json, write_safetensors, write_safetensors_with};
 pub use onnxruntime::{Device, OptLevel, OrtBackend, OrtOptions};
 pub use tensor::{DType, NamedTensors, Tensor};
@@ -31,8 +33,11 @@ pub enum RuntimeError {
     /// A tensor's bytes do not match its shape.
     #[error("{0}")]
     BadTensor(String),
+    /// A value of an input is out of its range; the message starts with `input[i][j] = v`.
+    #[error("input {0}")]
+    InputValue(String),
     /// An input is missing, unknown or malformed.
-    #[error("input `{name}`: {reason}")]
+    #[error("input `{}`: {reason}", crate::onnx::escape(name))]
     BadInput {
         /// The input.
         name: String,
@@ -83,17 +88,25 @@ pub fn load_backend(path: &Path, choice: BackendChoice) -> Result<Box<dyn Backen
 /// The inputs to feed (graph inputs that are not initializers) and the output names of the
 /// model at `path`.
 pub fn model_io(path: &Path) -> Result<(Vec<IoSpec>, Vec<String>), RuntimeError> {
+    let (inputs, outputs, _) = model_contract(path)?;
+    Ok((inputs, outputs))
+}
+
+/// [`model_io`] and the [`Rules`] its inputs must follow.
+pub fn model_contract(path: &Path) -> Result<(Vec<IoSpec>, Vec<String>, Rules), RuntimeError> {
     let file = ModelFile::load(path)?;
     let g = file.proto.graph.as_ref().expect("decode_model checked the graph");
     let inits: HashSet<&str> = g.initializer.iter().map(|t| s(&t.name)).collect();
-    let inputs = g
+    let inputs: Vec<IoSpec> = g
         .input
         .iter()
         .filter(|v| !inits.contains(s(&v.name)))
         .map(|v| IoSpec { name: s(&v.name).to_string(), dtype: elem_of(v).and_then(DType::from_onnx) })
         .collect();
     let outputs = g.output.iter().map(|v| s(&v.name).to_string()).collect();
-    Ok((inputs, outputs))
+    let names: Vec<String> = inputs.iter().map(|i: &IoSpec| i.name.clone()).collect();
+    let rules = Rules::of(&file, &names);
+    Ok((inputs, outputs, rules))
 }
 
 fn elem_of(v: &crate::onnx::pb::ValueInfoProto) -> Option<i32> {
@@ -101,6 +114,19 @@ fn elem_of(v: &crate::onnx::pb::ValueInfoProto) -> Option<i32> {
         crate::onnx::pb::type_proto::Value::TensorType(t) => t.elem_type,
         _ => None,
     }
+}
+
+/// Puts `given` in the order of `specs`, checking that every input is present, known, of the
+/// declared type, and follows `rules` (see [`Rules`]): what either engine would refuse, or
+/// silently read out of bounds, is an error naming the input before anything runs.
+pub fn checked_inputs<'a>(
+    specs: &[IoSpec],
+    rules: &Rules,
+    given: &'a NamedTensors,
+) -> Result<Vec<&'a Tensor>, RuntimeError> {
+    let ordered = order_inputs(specs, given)?;
+    rules.check(&check::named(specs, &ordered))?;
+    Ok(ordered)
 }
 
 /// Puts `given` in the order of `specs`, checking that every input is present, known, and of

@@ -105,6 +105,7 @@ pub struct OrtBackend {
     session: Session,
     inputs: Vec<IoSpec>,
     outputs: Vec<String>,
+    rules: super::Rules,
 }
 
 const HOW_TO_GET: &str = "install one with `pip install onnxruntime` (1.31 or newer; `onnxruntime-gpu` for CUDA), \
@@ -114,13 +115,18 @@ const HOW_TO_GET: &str = "install one with `pip install onnxruntime` (1.31 or ne
 static ENV: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 
 fn backend_err<R>(what: &str) -> impl Fn(::ort::Error<R>) -> RuntimeError + '_ {
-    move |e| RuntimeError::Backend(format!("onnxruntime: {what}: {e}"))
+    move |e| {
+        RuntimeError::Backend(format!(
+            "onnxruntime: {what}: {}",
+            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+        ))
+    }
 }
 
 impl OrtBackend {
     /// Loads the model at `path` (external data resolves next to it) into a session configured by `opts`.
     pub fn load(path: &Path, opts: &OrtOptions) -> Result<OrtBackend, RuntimeError> {
-        let (inputs, outputs) = super::model_io(path)?;
+        let (inputs, outputs, rules) = super::model_contract(path)?;
         let (lib, env) = environment(opts.lib.as_deref())?;
         let mut builder = SessionBuilder::new(&env).map_err(backend_err("creating session options"))?;
         builder = builder
@@ -147,7 +153,7 @@ impl OrtBackend {
         let session = builder
             .commit_from_file(path)
             .map_err(|e| RuntimeError::Backend(format!("onnxruntime: loading {}: {e}", path.display())))?;
-        Ok(OrtBackend { session, inputs, outputs })
+        Ok(OrtBackend { session, inputs, outputs, rules })
     }
 
     /// Finds the ONNX Runtime library: `explicit` if given, else `ORT_DYLIB_PATH`, else an installed Python
@@ -255,8 +261,11 @@ fn environment(lib: Option<&Path>) -> Result<(PathBuf, Environment), RuntimeErro
     let path = OrtBackend::find_library(lib)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let builder = ::ort::init_from(&path).map_err(|e| load_error(&path, e))?;
+    // ONNX Runtime's own log lines would repeat, in colour and on several lines, what pvc reports
+    // once as an error; they are dropped.
     let env = builder
         .with_name("pvc")
+        .with_logger(std::sync::Arc::new(|_, _, _, _, _| {}))
         .build()
         .map_err(|e| RuntimeError::Backend(format!("onnxruntime: creating the environment: {e}")))?;
     *guard = Some((path.clone(), env.clone()));
@@ -374,7 +383,7 @@ impl Backend for OrtBackend {
     }
 
     fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError> {
-        let ordered = super::order_inputs(&self.inputs, inputs)?;
+        let ordered = super::checked_inputs(&self.inputs, &self.rules, inputs)?;
         let feed: Vec<(String, DynTensor)> = self
             .inputs
             .iter()

@@ -34,6 +34,11 @@ impl DType {
         }
     }
 
+    /// Whether this is a floating-point type.
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
+    }
+
     /// The ONNX element type code.
     pub fn onnx(self) -> i32 {
         use crate::onnx::pb::tensor_proto::DataType as D;

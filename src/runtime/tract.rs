@@ -9,19 +9,20 @@ pub struct TractBackend {
     plan: std::sync::Arc<TypedSimplePlan>,
     inputs: Vec<IoSpec>,
     outputs: Vec<String>,
+    rules: super::Rules,
 }
 
 impl TractBackend {
     /// Loads the model at `path` (external data resolves next to it) and plans it with symbolic
     /// batch and sequence dimensions.
     pub fn load(path: &Path) -> Result<TractBackend, RuntimeError> {
-        let (inputs, outputs) = super::model_io(path)?;
+        let (inputs, outputs, rules) = super::model_contract(path)?;
         let tract = |e: TractError| RuntimeError::Backend(format!("tract: {e:#}"));
         let plan = guarded(|| {
             let model = tract_onnx::onnx().model_for_path(path).map_err(tract)?;
             model.into_optimized().map_err(tract)?.into_runnable().map_err(tract)
         })?;
-        Ok(TractBackend { plan, inputs, outputs })
+        Ok(TractBackend { plan, inputs, outputs, rules })
     }
 }
 
@@ -39,7 +40,7 @@ impl Backend for TractBackend {
     }
 
     fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, RuntimeError> {
-        let ordered = super::order_inputs(&self.inputs, inputs)?;
+        let ordered = super::checked_inputs(&self.inputs, &self.rules, inputs)?;
         let tvals: TVec<TValue> =
             ordered.into_iter().map(|t| to_tract(t).map(|t| t.into_tvalue())).collect::<Result<_, _>>()?;
         let plan = &self.plan;
@@ -48,33 +49,10 @@ impl Backend for TractBackend {
     }
 }
 
-std::thread_local! {
-    /// Set while this thread runs inside [`guarded`]: the panic hook then stays silent.
-    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// Runs `f`, turning a panic inside tract into an error: a bad model must never crash pvc, nor
 /// print a panic message (the error carries it, on one line).
 fn guarded<T>(f: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
-    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
-    QUIET_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !GUARDED.with(|g| g.get()) {
-                previous(info)
-            }
-        }));
-    });
-    let was = GUARDED.with(|g| g.replace(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(was));
-    result.unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::panic::catch_quietly(f).unwrap_or_else(|what| {
         Err(RuntimeError::Backend(format!("tract failed on this model (internal panic: {what})")))
     })
 }

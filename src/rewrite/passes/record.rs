@@ -1,10 +1,14 @@
 //! [`RecordSchema`]: the applied schema, kept in the model's metadata.
 
-use crate::ir::Model;
+use crate::ir::{Dim, Graph, Model};
+use crate::onnx::s;
 use crate::rewrite::{Cx, Pass, RewriteError};
+use crate::schema::{Positions, Source};
+use serde_json::{Value, json};
 
 /// Stores the schema (canonical JSON, sorted keys) under [`crate::PVC_SCHEMA_KEY`], so the
-/// patched model says what was done to it.
+/// patched model says what was done to it, and the bounds of its run-time positions inputs
+/// under [`crate::PVC_LOCATIONS_KEY`].
 pub struct RecordSchema;
 
 impl Pass for RecordSchema {
@@ -14,6 +18,65 @@ impl Pass for RecordSchema {
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
         model.set_metadata(crate::PVC_SCHEMA_KEY, cx.plan.json.to_string());
+        let bounds = location_bounds(cx);
+        if !bounds.is_empty() {
+            model.set_metadata(crate::PVC_LOCATIONS_KEY, Value::Object(bounds).to_string());
+        }
         Ok(())
     }
+}
+
+/// For each run-time positions input: the length of the sequence axis its values index (a
+/// number, or the graph input and axis that carry it) and the batch it must match.
+fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
+    let g = &cx.pristine.graph;
+    let mut out = serde_json::Map::new();
+    for (rep, resolved) in cx.plan.reps.iter().zip(&cx.sites) {
+        let i = rep.index;
+        if rep.positions == Positions::Runtime {
+            out.insert(format!("unit_locations.{i}.base"), bound(g, &resolved.site.ty.shape, None));
+        }
+        if let (Source::Run { positions: Positions::Runtime, group, .. }, Some(site)) =
+            (&rep.source, &resolved.source_site)
+        {
+            out.insert(format!("unit_locations.{i}.source"), bound(g, &site.ty.shape, Some(*group)));
+        }
+    }
+    out
+}
+
+fn bound(g: &Graph, shape: &Option<Vec<Dim>>, group: Option<usize>) -> Value {
+    let dim = |axis: usize| shape.as_ref().and_then(|sh| sh.get(axis));
+    let mut b = serde_json::Map::new();
+    match dim(1) {
+        Some(Dim::Fixed(n)) => {
+            b.insert("length".into(), json!(n));
+        }
+        Some(Dim::Named(sym)) => {
+            if let Some(at) = carrier(g, sym, group) {
+                b.insert("length".into(), at);
+            }
+        }
+        None => {}
+    }
+    if let Some(Dim::Named(sym)) = dim(0)
+        && let Some(at) = carrier(g, sym, group)
+    {
+        b.insert("batch".into(), at);
+    }
+    Value::Object(b)
+}
+
+/// `[input, axis]`: the first graph input that declares the symbolic dim `sym` (for a source
+/// group, that input's `source.<g>.` copy).
+fn carrier(g: &Graph, sym: &str, group: Option<usize>) -> Option<Value> {
+    g.inputs.iter().find_map(|v| {
+        let ty = crate::ir::ValueType::from_value_info(v);
+        let axis = ty.shape?.iter().position(|d| matches!(d, Dim::Named(n) if n == sym))?;
+        let name = match group {
+            Some(gr) => format!("source.{gr}.{}", s(&v.name)),
+            None => s(&v.name).to_string(),
+        };
+        Some(json!([name, axis]))
+    })
 }
