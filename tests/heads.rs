@@ -165,3 +165,41 @@ fn interventions_on_different_heads_of_one_site_compose() {
     rewrite(&mut m, &plan, &Options { verify: true, ..Default::default() }).unwrap();
     fails("llama_dynamo.onnx", &schema("0"), &["representations[0]", "representations[1]", "the same units and dims"]);
 }
+
+/// A run-time head index past the head count is refused before either engine runs, naming
+/// the input, the element and the (key/value) head count.
+#[test]
+fn a_run_time_head_index_past_the_head_count_is_refused() {
+    let dir = util::tempdir();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"representations": [{"layer": 1, "component": "head_value_output", "unit": "h.pos", "intervention_type": "vanilla"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out.onnx");
+    let o = util::pvc().arg("rewrite").arg(util::model("llama_dynamo.onnx")).arg(&schema).arg("-o").arg(&out).output();
+    assert!(o.unwrap().status.success());
+    let mut backends = vec![vec![]];
+    if let Some(lib) = util::ort_lib() {
+        backends.push(vec!["--backend".into(), "ort".into(), "--ort-lib".into(), lib.to_string_lossy().into_owned()]);
+    }
+    for backend in backends {
+        let o = util::pvc()
+            .arg("run")
+            .arg(&out)
+            .args(&backend)
+            .args(["--input", "input_ids=[[1,2,3,4]]", "--input", "source.0.input_ids=[[4,3,2,1]]"])
+            .args(["--input", "unit_locations.0.base=[[1]]", "--input", "unit_locations.0.source=[[2]]"])
+            .args(["--input", "unit_locations.0.base.heads=[[2]]", "--input", "unit_locations.0.source.heads=[[0]]"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{backend:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("`unit_locations.0.base.heads`[0][0] = 2 is out of range: heads must be in [0, 2)"),
+            "{backend:?}: {err}"
+        );
+    }
+}

@@ -313,3 +313,21 @@ pub fn inputs(rep: &Rep, side: Side) -> Vec<pb::ValueInfoProto> {
     }
     vec![heads_input(&format!("unit_locations.{}.{}.heads", rep.index, side.word()), rep.index)]
 }
+
+/// The run-time head-location inputs of `rep` at `site` (checked by [`check`]), each with the
+/// head count its values must stay below and the source group whose batch it follows (`None`:
+/// the base).
+pub fn runtime_heads(rep: &Rep, site: &Site) -> Vec<(String, usize, Option<usize>)> {
+    let (Some(sel), Some(d)) = (&rep.heads, site.heads.as_ref().and_then(|h| h.head_dim)) else { return vec![] };
+    let Some(count) = component_width(site).map(|w| w / d) else { return vec![] };
+    let mut out = Vec::new();
+    if sel.base == Positions::Runtime {
+        out.push((format!("unit_locations.{}.base.heads", rep.index), count, None));
+    }
+    if let Source::Run { group, .. } = &rep.source
+        && sel.source == Positions::Runtime
+    {
+        out.push((format!("unit_locations.{}.source.heads", rep.index), count, Some(*group)));
+    }
+    out
+}

@@ -8,7 +8,7 @@ mod lower;
 mod noise;
 mod select;
 
-pub use heads::check as check_heads;
+pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};
 pub use noise::pyvene_noise;
 

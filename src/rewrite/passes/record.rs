@@ -41,6 +41,12 @@ fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
         {
             out.insert(format!("unit_locations.{i}.source"), bound(g, &site.ty.shape, Some(*group)));
         }
+        for (name, heads, group) in crate::interventions::runtime_heads(rep, &resolved.site) {
+            let mut b = bound(g, &resolved.site.ty.shape, group);
+            b["length"] = json!(heads);
+            b["units"] = json!("heads");
+            out.insert(name, b);
+        }
     }
     out
 }
