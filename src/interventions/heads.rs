@@ -243,6 +243,7 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
     heads.head_dim = Some(d);
     let count = width / d;
     let noun = heads.noun();
+    site.via.push_str(&format!(", {count} {noun} of {d}"));
     if rep.kind == Kind::Noise {
         return Err(InterventionError::new(
             rep.field("intervention_type"),
