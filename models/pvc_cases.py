@@ -296,6 +296,52 @@ CASES = [
 ]
 
 
+
+def component_case(family, component, kind, layer, note, vector=None, sources=None, top=None):
+    """One intervention at one abstract component: each entry of a family's component map gets a recorded case."""
+    r = dict(layer=layer, component=component, unit="pos", intervention_type=kind)
+    if vector is not None:
+        r["source_representation"] = vector
+    return dict(name=f"{family}_component_{component}_{kind}", family=family, models=GPT2 if family == "gpt2" else LLAMA,
+                form="list", sources=sources, reprs=[r], top=top or {},
+                description=f"{kind} at {family} {component} L{layer}: {note}")
+
+
+CASES += [
+    component_case("gpt2", "query_output", "vanilla", 1, "first third of the fused c_attn output, source position 2 -> "
+                   "base 4", sources=[21], top=dict(unit_locations={"sources->base": [2, 4]})),
+    component_case("gpt2", "key_output", "zero", 0, "middle third of c_attn, position 3",
+                   top=dict(unit_locations={"base": 3})),
+    component_case("gpt2", "value_output", "addition", 1, "last third of c_attn, positions 1,3,5",
+                   vector=vec(120), top=dict(unit_locations={"base": [1, 3, 5]})),
+    component_case("gpt2", "attention_value_output", "vanilla", 0, "c_proj input (dynamo: only [b,s,4,16], merged)",
+                   sources=[22], top=dict(unit_locations={"sources->base": [[loc([1], [2])], [loc([3], [0])]]})),
+    component_case("gpt2", "attention_weight", "zero", 1, "attn_dropout input = the Softmax (b,h,s,s); pyvene's pos "
+                   "unit gathers axis 1, so location 2 is head 2", top=dict(unit_locations={"base": 2})),
+    component_case("gpt2", "mlp_activation", "zero", 0, "mlp.act output (256 wide), position 4",
+                   top=dict(unit_locations={"base": 4})),
+    component_case("gpt2", "mlp_input", "addition", 1, "mlp pre-hook (ln_2 output), every position",
+                   vector=vec(121, scale=0.5)),
+    component_case("gpt2", "attention_input", "subtraction", 0, "attn pre-hook (ln_1 output), position 0",
+                   vector=vec(122, scale=0.5), top=dict(unit_locations={"base": 0})),
+    component_case("llama", "query_output", "vanilla", 0, "q_proj output (pre-RoPE), source 1 -> base 3",
+                   sources=[21], top=dict(unit_locations={"sources->base": [1, 3]})),
+    component_case("llama", "key_output", "vanilla", 1, "k_proj output, 32 wide under GQA (2 kv heads of 16)",
+                   sources=[22], top=dict(unit_locations={"sources->base": [[loc([0], [5])], [loc([2], [2])]]})),
+    component_case("llama", "value_output", "zero", 0, "v_proj output (32 wide), positions 2,4,5",
+                   top=dict(unit_locations={"base": [2, 4, 5]})),
+    component_case("llama", "attention_value_output", "addition", 1, "o_proj input, position 5",
+                   vector=vec(123), top=dict(unit_locations={"base": 5})),
+    component_case("llama", "mlp_activation", "zero", 1, "act_fn output (before the up_proj product), 128 wide",
+                   top=dict(unit_locations={"base": 1})),
+    component_case("llama", "mlp_input", "vanilla", 0, "mlp pre-hook, source 4 -> base 4", sources=[21],
+                   top=dict(unit_locations={"sources->base": 4})),
+    component_case("llama", "attention_input", "zero", 1, "self_attn pre-hook, every position"),
+    component_case("llama", "block_input", "vanilla", 1, "layer pre-hook, source 0 -> base 2", sources=[22],
+                   top=dict(unit_locations={"sources->base": [0, 2]})),
+]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # schema construction (pvc form) and translation to pyvene calls
 # ----------------------------------------------------------------------------------------------------------------

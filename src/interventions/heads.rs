@@ -96,10 +96,10 @@ impl Units {
     pub fn scatter(&self, b: &mut Builder, x: &str, new: &str, rank: usize) -> String {
         let Some(h) = &self.heads else { return self.pos.scatter(b, x, new, rank) };
         let xh = split(b, x, h);
-        let g = h.sel.gather(b, &xh);
         let g2 = if matches!(self.pos, Selection::Whole) {
             new.to_string()
         } else {
+            let g = h.sel.gather(b, &xh);
             let gt = transpose(b, &g);
             let nt = transpose(b, new);
             let s = self.pos.scatter(b, &gt, &nt, 4);
