@@ -203,3 +203,19 @@ fn a_run_time_head_index_past_the_head_count_is_refused() {
         );
     }
 }
+
+/// pyvene views a head Collect's `[..., :idim]` as `[b, heads, positions, -1]`; when the heads do
+/// not divide idim pyvene fails, and pvc says so.
+#[test]
+fn a_head_collect_pyvene_cannot_shape_is_refused() {
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 0, "component": "head_query_output", "unit": "h", "intervention_type": "collect"}],
+            "unit_locations": {"base": [0, 1, 2]}}"#,
+        &[
+            "representations[0].max_number_of_units",
+            "Collect keeps 16 of the 3 heads' 48 columns",
+            "set max_number_of_units to 3",
+        ],
+    );
+}

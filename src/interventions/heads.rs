@@ -257,6 +257,7 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
         ));
     }
     let sel = rep.heads.as_ref().expect("head units have heads");
+    check_collect(rep, &sel.base, d)?;
     let mut sides = vec![("base", &sel.base)];
     if let Source::Run { .. } = &rep.source {
         sides.push(("source", &sel.source));
@@ -281,6 +282,28 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// pyvene views a head Collect's kept columns as `[b, kh, kp, cols / kh]`; when `kh` does not
+/// divide them pyvene fails, and so does pvc, before writing anything.
+fn check_collect(rep: &Rep, heads: &Positions, d: usize) -> Result<(), InterventionError> {
+    let Positions::Fixed(rows) = heads else { return Ok(()) };
+    let kh = rows[0].len();
+    let kept = match &rep.dims {
+        Dims::Prefix(n) => n.unwrap_or(d * rep.max_units).min(kh * d),
+        Dims::Shared(c) => c.len(),
+        Dims::PerExample(_) => return Ok(()),
+    };
+    if rep.kind != Kind::Collect || kept % kh == 0 {
+        return Ok(());
+    }
+    Err(InterventionError::new(
+        rep.field("max_number_of_units"),
+        format!(
+            "Collect keeps {kept} of the {kh} heads' {} columns, which pyvene cannot view as {kh} heads; set max_number_of_units to {kh}",
+            kh * d
+        ),
+    ))
 }
 
 /// The component's width: the site's last axis, heads merged (`[b, s, H, d]`) and one part of
