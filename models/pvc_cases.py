@@ -293,6 +293,20 @@ CASES = [
          description="h.pos interchange at GPT-2 head_value_output L1 (last third of c_attn) with heads and "
                      "positions given at run time: int64 inputs unit_locations.0.source.heads / .source / "
                      ".base.heads / .base, each [batch, units]"),
+    dict(name="gpt2_vanilla_whole_block_output", family="gpt2", models=GPT2, form="list", sources=[21],
+         reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(unit_locations=None),
+         description="Interchange the whole tensor of GPT-2 block_output L0 ('unit_locations': null, pyvene's "
+                     "None): every position of the base takes the source run's activation"),
+    dict(name="llama_vanilla_whole_mlp_output", family="llama", models=LLAMA, form="list", sources=[21],
+         reprs=[dict(layer=1, component="mlp_output", unit="pos", intervention_type="VanillaIntervention")],
+         top=dict(unit_locations=None),
+         description="Interchange the whole tensor of Llama mlp_output L1 ('unit_locations': null)"),
+    dict(name="gpt2_vanilla_whole_subspaces", family="gpt2", models=GPT2, form="list", sources=[22],
+         reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(unit_locations=None, subspaces=list(range(8, 24))),
+         description="Interchange dims 8..23 (flat-list subspaces) of GPT-2 block_output L1 on the whole tensor "
+                     "('unit_locations': null)"),
 ]
 
 

@@ -13,3 +13,4 @@ mod output_policy;
 mod parity;
 mod rewrite_cli;
 mod run_inputs;
+mod silently_wrong;

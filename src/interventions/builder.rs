@@ -73,15 +73,11 @@ impl Builder {
         name
     }
 
-    /// A floating constant of element type `elem` (float, float16, bfloat16 or double).
-    pub fn floats(&mut self, elem: i32, dims: &[i64], values: &[f64]) -> String {
+    /// A constant of element type `elem` (a float, integer or bool type), or an error naming
+    /// the first value that element type cannot hold (e.g. 70000 in float16).
+    pub fn constant(&mut self, elem: i32, dims: &[i64], values: &[f64]) -> Result<String, String> {
+        let raw = encode(elem, values)?;
         let name = self.fresh("const");
-        let raw: Vec<u8> = match DataType::try_from(elem) {
-            Ok(DataType::Float16) => values.iter().flat_map(|v| half::f16::from_f64(*v).to_le_bytes()).collect(),
-            Ok(DataType::Bfloat16) => values.iter().flat_map(|v| half::bf16::from_f64(*v).to_le_bytes()).collect(),
-            Ok(DataType::Double) => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            _ => values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect(),
-        };
         self.initializers.push(pb::TensorProto {
             dims: dims.to_vec(),
             data_type: Some(elem),
@@ -89,8 +85,51 @@ impl Builder {
             raw_data: Some(raw),
             ..Default::default()
         });
-        name
+        Ok(name)
     }
+}
+
+/// `values` as little-endian bytes of element type `elem`.
+pub fn encode(elem: i32, values: &[f64]) -> Result<Vec<u8>, String> {
+    let ty = DataType::try_from(elem).map_err(|_| format!("element type {elem} is unknown"))?;
+    let name = crate::ir::dtype_name(elem);
+    let out_of_range = |v: f64| format!("{v} does not fit the site's element type {name}");
+    let float =
+        |v: f64, narrowed: f64| if v.is_finite() && !narrowed.is_finite() { Err(out_of_range(v)) } else { Ok(()) };
+    let int = |v: f64, lo: f64, hi: f64| {
+        if v.fract() != 0.0 || v < lo || v > hi { Err(out_of_range(v)) } else { Ok(v) }
+    };
+    let mut raw = Vec::new();
+    for &v in values {
+        match ty {
+            DataType::Float => {
+                float(v, f64::from(v as f32))?;
+                raw.extend((v as f32).to_le_bytes());
+            }
+            DataType::Double => raw.extend(v.to_le_bytes()),
+            DataType::Float16 => {
+                let h = half::f16::from_f64(v);
+                float(v, h.to_f64())?;
+                raw.extend(h.to_le_bytes());
+            }
+            DataType::Bfloat16 => {
+                let h = half::bf16::from_f64(v);
+                float(v, h.to_f64())?;
+                raw.extend(h.to_le_bytes());
+            }
+            DataType::Int64 => raw.extend((int(v, -(2f64.powi(63)), 2f64.powi(63) - 1.0)? as i64).to_le_bytes()),
+            DataType::Int32 => raw.extend((int(v, f64::from(i32::MIN), f64::from(i32::MAX))? as i32).to_le_bytes()),
+            DataType::Int16 => raw.extend((int(v, f64::from(i16::MIN), f64::from(i16::MAX))? as i16).to_le_bytes()),
+            DataType::Int8 => raw.extend((int(v, f64::from(i8::MIN), f64::from(i8::MAX))? as i8).to_le_bytes()),
+            DataType::Uint64 => raw.extend((int(v, 0.0, 2f64.powi(64) - 1.0)? as u64).to_le_bytes()),
+            DataType::Uint32 => raw.extend((int(v, 0.0, f64::from(u32::MAX))? as u32).to_le_bytes()),
+            DataType::Uint16 => raw.extend((int(v, 0.0, f64::from(u16::MAX))? as u16).to_le_bytes()),
+            DataType::Uint8 => raw.push(int(v, 0.0, f64::from(u8::MAX))? as u8),
+            DataType::Bool => raw.push(u8::from(int(v, 0.0, 1.0)? != 0.0)),
+            _ => return Err(format!("pvc cannot make constants of element type {name}")),
+        }
+    }
+    Ok(raw)
 }
 
 /// An integer attribute.

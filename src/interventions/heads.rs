@@ -45,11 +45,10 @@ impl Side {
 }
 
 impl Units {
-    /// The units `rep` selects on `side` of `site` (whose head size [`check`] has settled);
-    /// run-time locations read inputs `unit_locations.<i>.<side>` (positions) and
-    /// `unit_locations.<i>.<side>.heads`.
-    pub fn build(b: &mut Builder, rep: &Rep, site: &Site, width: Option<usize>, side: Side) -> Units {
-        let i = rep.index;
+    /// The units `rep` (numbered `i` in generated names) selects on `side` of `site` (whose
+    /// head size [`check`] has settled); run-time locations read inputs
+    /// `unit_locations.<i>.<side>` (positions) and `unit_locations.<i>.<side>.heads`.
+    pub fn build(b: &mut Builder, (rep, i): (&Rep, usize), site: &Site, width: Option<usize>, side: Side) -> Units {
         let positions = match (side, &rep.source) {
             (Side::Source, Source::Run { positions, .. }) => positions,
             _ => &rep.positions,
@@ -328,30 +327,30 @@ pub fn heads_input(name: &str, index: usize) -> pb::ValueInfoProto {
     ty.to_value_info(name)
 }
 
-/// The run-time head-location inputs `rep` needs on `side`.
-pub fn inputs(rep: &Rep, side: Side) -> Vec<pb::ValueInfoProto> {
+/// The run-time head-location inputs `rep` (numbered `i` in generated names) needs on `side`.
+pub fn inputs(rep: &Rep, i: usize, side: Side) -> Vec<pb::ValueInfoProto> {
     let Some(h) = &rep.heads else { return vec![] };
     let sel = if side == Side::Base { &h.base } else { &h.source };
     if *sel != Positions::Runtime {
         return vec![];
     }
-    vec![heads_input(&format!("unit_locations.{}.{}.heads", rep.index, side.word()), rep.index)]
+    vec![heads_input(&format!("unit_locations.{i}.{}.heads", side.word()), i)]
 }
 
-/// The run-time head-location inputs of `rep` at `site` (checked by [`check`]), each with the
-/// head count its values must stay below and the source group whose batch it follows (`None`:
-/// the base).
-pub fn runtime_heads(rep: &Rep, site: &Site) -> Vec<(String, usize, Option<usize>)> {
+/// The run-time head-location inputs of `rep` (numbered `i` in generated names) at `site`
+/// (checked by [`check`]), each with the head count its values must stay below and the source
+/// group (of this rewrite) whose batch it follows (`None`: the base).
+pub fn runtime_heads(rep: &Rep, i: usize, site: &Site) -> Vec<(String, usize, Option<usize>)> {
     let (Some(sel), Some(d)) = (&rep.heads, site.heads.as_ref().and_then(|h| h.head_dim)) else { return vec![] };
     let Some(count) = component_width(site).map(|w| w / d) else { return vec![] };
     let mut out = Vec::new();
     if sel.base == Positions::Runtime {
-        out.push((format!("unit_locations.{}.base.heads", rep.index), count, None));
+        out.push((format!("unit_locations.{i}.base.heads"), count, None));
     }
     if let Source::Run { group, .. } = &rep.source
         && sel.source == Positions::Runtime
     {
-        out.push((format!("unit_locations.{}.source.heads", rep.index), count, Some(*group)));
+        out.push((format!("unit_locations.{i}.source.heads"), count, Some(*group)));
     }
     out
 }

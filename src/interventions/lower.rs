@@ -20,6 +20,9 @@ pub struct Target<'a> {
     /// The source slice's value for this site (for Skip: the module's input), when the source
     /// is a run.
     pub source_value: Option<String>,
+    /// The number in the names this representation adds (`pvc/rep<n>/...`, `collected.<n>`):
+    /// its index, shifted past the numbers an earlier rewrite of the model used.
+    pub number: usize,
 }
 
 /// The name of the collected output of representation `i`.
@@ -32,7 +35,7 @@ pub fn collected_name(i: usize) -> String {
 /// only adds an output).
 pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let rep = t.rep;
-    let i = rep.index;
+    let i = t.number;
     let err = |field: &str, m: String| InterventionError::new(rep.field(field), m);
     let doc = format!("pvc: {} ({}) at {} [{}]", rep.kind.class(), rep.at, rep.component, t.site.via);
     let mut b = Builder::new(&format!("pvc/rep{i}"), &doc);
@@ -40,7 +43,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let geo = Geometry::of(t.site).map_err(|m| err("component", m))?;
     let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
     let x = geo.enter(&mut b, &input);
-    let sel = Units::build(&mut b, rep, t.site, geo.width, Side::Base);
+    let sel = Units::build(&mut b, (rep, i), t.site, geo.width, Side::Base);
     let width = sel.width(geo.width);
     let s = sel.gather(&mut b, &x);
     let units = count_units(&rep.positions);
@@ -48,29 +51,30 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     if rep.positions == Positions::Runtime {
         patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), i));
     }
-    patch.inputs.extend(heads::inputs(rep, Side::Base));
+    patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
         let out = if sel.has_heads() {
             heads::collect(&mut b, &s, rep, &sel, t.site)
         } else {
-            collect(&mut b, &s, rep, width, units, t.site)
+            collect(&mut b, &s, rep, width, units, t.site)?
         };
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask = dims_mask(&mut b, &rep.dims, width).map_err(|m| InterventionError::new(format!("subspaces[{i}]"), m))?;
+    let mask = dims_mask(&mut b, &rep.dims, width)
+        .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?;
     let new = match rep.kind {
-        Kind::Zero => {
-            let zero = scalar(&mut b, elem, 0.0);
-            match &mask {
-                Some(m) => b.op("Where", &[m, &zero, &s], vec![]),
-                None => {
-                    let shape = b.op("Shape", &[&s], vec![]);
-                    b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
-                }
+        Kind::Zero => match &mask {
+            Some(m) => {
+                let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
+                b.op("Where", &[m, &zero, &s], vec![])
             }
-        }
+            None => {
+                let shape = b.op("Shape", &[&s], vec![]);
+                b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
+            }
+        },
         Kind::Noise => {
             if units != Some(4) {
                 return Err(err(
@@ -79,6 +83,17 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                 ));
             }
             let d = width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
+            if !crate::ir::is_float(elem) {
+                return Err(err(
+                    "component",
+                    format!(
+                        "{} adds float noise, but `{}` is {}",
+                        rep.kind.class(),
+                        t.site.value,
+                        crate::ir::dtype_name(elem)
+                    ),
+                ));
+            }
             let mut vals = noise::pyvene_noise(d);
             if let Some(keep) = dims_keep(&rep.dims, d) {
                 for (j, v) in vals.iter_mut().enumerate() {
@@ -87,7 +102,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                     }
                 }
             }
-            let c = b.floats(elem, &[1, 4, d as i64], &vals);
+            let c = b.constant(elem, &[1, 4, d as i64], &vals).map_err(|m| err("component", m))?;
             b.op("Add", &[&s, &c], vec![])
         }
         _ => {
@@ -101,7 +116,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                 (k, m) => {
                     let delta = match m {
                         Some(m) => {
-                            let zero = scalar(&mut b, elem, 0.0);
+                            let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
                             b.op("Where", &[m, &src, &zero], vec![])
                         }
                         None => src,
@@ -156,7 +171,7 @@ fn source(
     patch: &mut Patch,
 ) -> Result<String, InterventionError> {
     let rep = t.rep;
-    let i = rep.index;
+    let i = t.number;
     let units = count_units(&rep.positions);
     match &rep.source {
         Source::Constant(v) => {
@@ -169,8 +184,19 @@ fn source(
                     format!("has {} values but `{}` is {d} wide", v.len(), rep.component),
                 ));
             }
+            if !crate::ir::is_float(elem) {
+                return Err(InterventionError::new(
+                    at,
+                    format!(
+                        "a float vector cannot be {} `{}`, which is {}",
+                        if rep.kind == Kind::Vanilla { "written into" } else { "added to" },
+                        t.site.value,
+                        crate::ir::dtype_name(elem)
+                    ),
+                ));
+            }
             let vals: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
-            Ok(b.floats(elem, &[v.len() as i64], &vals))
+            b.constant(elem, &[v.len() as i64], &vals).map_err(|m| InterventionError::new(at, m))
         }
         Source::Runtime => {
             let name = format!("source_representations.{i}");
@@ -184,16 +210,16 @@ fn source(
             if (both_fixed && units != src_units) || (positions == &Positions::All) != (rep.positions == Positions::All)
             {
                 return Err(InterventionError::new(
-                    format!("unit_locations (representation {i})"),
+                    format!("unit_locations (representation {})", rep.index),
                     "source and base must select the same number of units".to_string(),
                 ));
             }
             if *positions == Positions::Runtime {
                 patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), i));
             }
-            patch.inputs.extend(heads::inputs(rep, Side::Source));
+            patch.inputs.extend(heads::inputs(rep, i, Side::Source));
             let x = geo.enter(b, sv);
-            let sel = Units::build(b, rep, t.site, geo.width, Side::Source);
+            let sel = Units::build(b, (rep, i), t.site, geo.width, Side::Source);
             Ok(sel.gather(b, &x))
         }
         Source::None => unreachable!("kinds that take a source have one"),
@@ -211,10 +237,10 @@ fn collect(
     width: Option<usize>,
     units: Option<usize>,
     site: &Site,
-) -> (String, Vec<Dim>) {
+) -> Result<(String, Vec<Dim>), InterventionError> {
     let (batch, seq) = lead_dims(site);
     let (Some(k), Some(d)) = (units, width) else {
-        return (s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]);
+        return Ok((s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]));
     };
     let total = k * d;
     let keep: Option<Vec<i64>> = match &rep.dims {
@@ -227,8 +253,23 @@ fn collect(
         Dims::PerExample(rows) => Some(rows[0].iter().map(|&c| c as i64).collect()),
     };
     let Some(cols) = keep else {
-        return (s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]);
+        return Ok((s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]));
     };
+    if cols.len() % k != 0 {
+        let (at, what) = match &rep.dims {
+            Dims::Prefix(Some(_)) => (rep.field("interchange_dim"), "interchange_dim"),
+            Dims::Prefix(None) => (rep.field("max_number_of_units"), "interchange_dim (max_number_of_units × width)"),
+            _ => (format!("subspaces[{}]", rep.index), "the subspace selection"),
+        };
+        return Err(InterventionError::new(
+            at,
+            format!(
+                "{what} keeps {} of the {k}×{d} collected columns, which do not divide into {k} units \
+                 (pyvene would reshape them to [batch, {k}, -1] and fail)",
+                cols.len()
+            ),
+        ));
+    }
     let flat_shape = b.ints(&[2], &[0, -1]);
     let flat = b.op("Reshape", &[s, &flat_shape], vec![]);
     let idx = b.ints(&[cols.len() as i64], &cols);
@@ -236,7 +277,7 @@ fn collect(
     let back = b.ints(&[3], &[0, k as i64, -1]);
     let out = b.op("Reshape", &[&picked, &back], vec![]);
     let w = cols.len() / k;
-    (out, vec![batch, Dim::Fixed(k as i64), Dim::Fixed(w as i64)])
+    Ok((out, vec![batch, Dim::Fixed(k as i64), Dim::Fixed(w as i64)]))
 }
 
 /// Which of `d` columns the dims selection touches, or `None` for all of them.
@@ -274,8 +315,8 @@ fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Optio
     Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
 }
 
-fn scalar(b: &mut Builder, elem: i32, v: f64) -> String {
-    b.floats(elem, &[], &[v])
+fn scalar(b: &mut Builder, elem: i32, v: f64) -> Result<String, String> {
+    b.constant(elem, &[], &[v])
 }
 
 fn zero_tensor(elem: i32) -> pb::TensorProto {

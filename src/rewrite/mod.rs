@@ -2,6 +2,7 @@
 
 mod clone;
 mod error;
+mod names;
 mod pass;
 mod passes;
 mod sites;
@@ -9,6 +10,7 @@ mod taps;
 
 pub use crate::ir::{Patch, Shunt};
 pub use error::RewriteError;
+pub use names::Numbering;
 pub use pass::{Pass, run_pipeline};
 pub use sites::Resolved;
 pub use taps::{expose, tap_patch};
@@ -22,7 +24,7 @@ use crate::schema::Plan;
 pub struct Options {
     /// Add `original.<output>` outputs computed without interventions.
     pub original: bool,
-    /// Verify the graph after every pass.
+    /// Verify the graph after every pass (the result is always verified).
     pub verify: bool,
 }
 
@@ -38,9 +40,13 @@ pub struct Cx<'a> {
     pub original: bool,
     /// Nodes of the pristine graph that depend on a graph input (what source slices clone).
     pub dependent: std::collections::BTreeSet<crate::ir::NodeId>,
+    /// Where this rewrite's representation and group numbers start in generated names.
+    pub numbering: Numbering,
 }
 
-/// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte.
+/// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte. The
+/// result is always verified; a model pvc already patched can be patched again (the new names
+/// are numbered after the old ones).
 pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Resolved>, RewriteError> {
     crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
     if plan.is_empty() {
@@ -63,9 +69,26 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
     }
     let sites = sites::resolve(&loc, &model.graph, plan)?;
     let dependent = clone::input_dependent(&model.graph);
-    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent };
-    let passes: [&dyn Pass; 4] =
-        [&passes::AddSourceSlices, &passes::CloneOriginal, &passes::LowerInterventions, &passes::RecordSchema];
+    let numbering = Numbering::of(&model.graph);
+    if opts.original
+        && let Some(o) =
+            model.graph.outputs.iter().map(|o| crate::onnx::s(&o.name)).find(|o| o.starts_with("original."))
+    {
+        return Err(RewriteError::Model(format!(
+            "the model already has un-intervened outputs (`{o}`) from an earlier rewrite; rewrite it without --original"
+        )));
+    }
+    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent, numbering };
+    let passes: [&dyn Pass; 5] = [
+        &passes::AddSourceSlices,
+        &passes::CloneOriginal,
+        &passes::LowerInterventions,
+        &passes::FixBatch,
+        &passes::RecordSchema,
+    ];
     run_pipeline(&passes, &cx, model, opts.verify)?;
+    if !opts.verify {
+        crate::ir::verify(model).map_err(|cause| RewriteError::Verify { pass: "the whole rewrite", cause })?;
+    }
     Ok(sites)
 }

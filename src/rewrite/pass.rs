@@ -8,7 +8,9 @@
 //!    downstream of a site into a frozen branch that keeps reading pre-intervention values.
 //! 3. [`LowerInterventions`](super::passes::LowerInterventions): splices each representation in
 //!    schema order, which is pyvene's registration order, so interventions chain in dataflow.
-//! 4. [`RecordSchema`](super::passes::RecordSchema): writes the applied schema into the model's
+//! 4. [`FixBatch`](super::passes::FixBatch): explicit per-example locations fix the inputs'
+//!    batch size.
+//! 5. [`RecordSchema`](super::passes::RecordSchema): appends the applied schema to the model's
 //!    metadata.
 //!
 //! With verification on (tests, `--verify`), the graph is checked after every pass.

@@ -53,6 +53,8 @@ pub struct IoSpec {
     pub name: String,
     /// Element type, when the model declares a supported one.
     pub dtype: Option<DType>,
+    /// Declared dimensions: `Some(n)` where fixed (e.g. the batch a patched model was compiled for).
+    pub dims: Vec<Option<usize>>,
 }
 
 /// A runnable model.
@@ -101,12 +103,25 @@ pub fn model_contract(path: &Path) -> Result<(Vec<IoSpec>, Vec<String>, Rules), 
         .input
         .iter()
         .filter(|v| !inits.contains(s(&v.name)))
-        .map(|v| IoSpec { name: s(&v.name).to_string(), dtype: elem_of(v).and_then(DType::from_onnx) })
+        .map(|v| IoSpec {
+            name: s(&v.name).to_string(),
+            dtype: elem_of(v).and_then(DType::from_onnx),
+            dims: fixed_dims(v),
+        })
         .collect();
     let outputs = g.output.iter().map(|v| s(&v.name).to_string()).collect();
     let names: Vec<String> = inputs.iter().map(|i: &IoSpec| i.name.clone()).collect();
     let rules = Rules::of(&file, &names);
     Ok((inputs, outputs, rules))
+}
+
+fn fixed_dims(v: &crate::onnx::pb::ValueInfoProto) -> Vec<Option<usize>> {
+    use crate::onnx::pb::{tensor_shape_proto::dimension::Value, type_proto};
+    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return vec![];
+    };
+    let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    dims.iter().map(|d| if let Some(Value::DimValue(n)) = d.value { usize::try_from(n).ok() } else { None }).collect()
 }
 
 fn elem_of(v: &crate::onnx::pb::ValueInfoProto) -> Option<i32> {
@@ -155,6 +170,16 @@ pub fn order_inputs<'a>(specs: &[IoSpec], given: &'a NamedTensors) -> Result<Vec
                 return Err(RuntimeError::BadInput {
                     name: spec.name.clone(),
                     reason: format!("expected {}, got {}", d.name(), t.dtype.name()),
+                });
+            }
+            if spec.dims.len() == t.shape.len()
+                && let Some((k, want)) =
+                    spec.dims.iter().enumerate().find_map(|(k, d)| d.filter(|n| *n != t.shape[k]).map(|n| (k, n)))
+            {
+                let what = if k == 0 { "batch (dimension 0)".to_string() } else { format!("dimension {k}") };
+                return Err(RuntimeError::BadInput {
+                    name: spec.name.clone(),
+                    reason: format!("the model fixes its {what} to {want}, got {} (shape {:?})", t.shape[k], t.shape),
                 });
             }
             Ok(t)

@@ -61,11 +61,20 @@ impl<'a> At<'a> {
         self.v.as_str().ok_or_else(|| self.err(format!("expected a string, got {}", self.v)))
     }
 
-    /// A list of numbers as f32.
+    /// A list of numbers as f32; a number too large for float32 is an error at its index.
     pub fn floats(&self) -> Result<Vec<f32>, SchemaError> {
         let arr = self.v.as_array().ok_or_else(|| self.err("expected a list of numbers"))?;
         arr.iter()
-            .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| self.err(format!("`{x}` is not a number"))))
+            .enumerate()
+            .map(|(j, x)| {
+                let at = || At { v: x, path: format!("{}[{j}]", self.path) };
+                let f = x.as_f64().ok_or_else(|| at().err(format!("`{x}` is not a number")))?;
+                let v = f as f32;
+                if v.is_infinite() {
+                    return Err(at().err(format!("{f:e} overflows float32 (largest {:e})", f32::MAX)));
+                }
+                Ok(v)
+            })
             .collect()
     }
 

@@ -47,6 +47,68 @@ const TOP: [&str; 12] = [
 /// Keys a representation dict may carry.
 const EXTRA: [&str; 2] = ["interchange_dim", "source_representations"];
 
+/// Keys of a HF `PretrainedConfig` (transformers 4.51), which pyvene's saved `config.json`
+/// (an `IntervenableConfig`) may carry; they say nothing about interventions and are ignored.
+const HF_CONFIG: [&str; 57] = [
+    "_attn_implementation_autoset",
+    "_commit_hash",
+    "_name_or_path",
+    "add_cross_attention",
+    "architectures",
+    "bad_words_ids",
+    "begin_suppress_tokens",
+    "bos_token_id",
+    "chunk_size_feed_forward",
+    "cross_attention_hidden_size",
+    "decoder_start_token_id",
+    "diversity_penalty",
+    "do_sample",
+    "early_stopping",
+    "encoder_no_repeat_ngram_size",
+    "eos_token_id",
+    "exponential_decay_length_penalty",
+    "finetuning_task",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "id2label",
+    "is_decoder",
+    "is_encoder_decoder",
+    "label2id",
+    "length_penalty",
+    "max_length",
+    "min_length",
+    "no_repeat_ngram_size",
+    "num_beam_groups",
+    "num_beams",
+    "num_return_sequences",
+    "output_attentions",
+    "output_hidden_states",
+    "output_scores",
+    "pad_token_id",
+    "prefix",
+    "problem_type",
+    "pruned_heads",
+    "remove_invalid_values",
+    "repetition_penalty",
+    "return_dict",
+    "return_dict_in_generate",
+    "sep_token_id",
+    "suppress_tokens",
+    "task_specific_params",
+    "temperature",
+    "tf_legacy_loss",
+    "tie_encoder_decoder",
+    "tie_word_embeddings",
+    "tokenizer_class",
+    "top_k",
+    "top_p",
+    "torch_dtype",
+    "torchscript",
+    "typical_p",
+    "use_bfloat16",
+    "output_past",
+];
+
 /// One representation with its fields looked up by name, whatever form it came in.
 struct RawRep<'a> {
     at: At<'a>,
@@ -70,8 +132,17 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     {
         return Err(mode.err(format!("mode `{}` is not supported yet; use \"parallel\"", mode.str()?)));
     }
+    check_top_keys(&root)?;
     let raws = representations(&root)?;
     let n = raws.len();
+    for key in ["intervention_types", "intervention_dimensions", "intervention_constant_sources"] {
+        if let Some(list) = root.get(key)
+            && let Some(items) = list.v.as_array()
+            && items.len() != n
+        {
+            return Err(list.err(format!("has {} entries but the schema has {n} representations", items.len())));
+        }
+    }
     let weights = Weights::load(&root, dir)?;
     let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
     let (locs, head_locs) = heads::split_locations(&root, &units)?;
@@ -151,7 +222,8 @@ fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {
                     let known = FIELDS.iter().chain(EXTRA.iter()).find(|f| **f == key.as_str());
                     let Some(&k) = known else {
                         let at_key = at.get(key).unwrap_or(at.clone());
-                        return Err(at_key.err(format!("unknown field; expected one of {}", FIELDS.join(", "))));
+                        let valid: Vec<&str> = FIELDS.iter().chain(EXTRA.iter()).copied().collect();
+                        return Err(at_key.err(unknown_key(key, &valid)));
                     };
                     if let Some(v) = at.get(key) {
                         fields.push((k, v));
@@ -267,7 +339,7 @@ fn select_dims(
 
 fn constant_source(raw: &RawRep, weights: &Weights, i: usize, kind: Kind) -> Result<Option<Vec<f32>>, SchemaError> {
     let inline = raw.get("source_representation").map(At::floats).transpose()?;
-    let stored = weights.get(i, "source_representation");
+    let stored = weights.vector(i, "source_representation", &raw.at)?;
     let hidden = raw.get("hidden_source_representation").is_some_and(|h| h.v.as_bool() == Some(true));
     let v = inline.or(stored);
     if v.is_none() && hidden && kind.takes_source() {
@@ -331,4 +403,56 @@ fn assign_groups(reps: &mut [Rep], keyed: &[(usize, Option<i64>)], raws: &[RawRe
         }
     }
     Ok(if with_key > 0 { keys.len() } else { keyed.len() })
+}
+
+/// Top-level keys must be schema keys, HF config boilerplate, or (in the single-representation
+/// form) representation fields: a typo such as `unit_location` would otherwise silently change
+/// what the model does.
+fn check_top_keys(root: &At) -> Result<(), SchemaError> {
+    let Some(map) = root.v.as_object() else { return Ok(()) };
+    let single = map.contains_key("component");
+    let mut valid: Vec<&str> = TOP.to_vec();
+    if single {
+        valid.extend(FIELDS.iter().chain(EXTRA.iter()));
+    }
+    for key in map.keys() {
+        if valid.contains(&key.as_str()) || HF_CONFIG.contains(&key.as_str()) {
+            continue;
+        }
+        let at = At { v: &map[key], path: key.clone() };
+        return Err(at.err(unknown_key(key, &valid)));
+    }
+    Ok(())
+}
+
+/// "unknown field; did you mean `x`?" (or the list of valid keys when none is close).
+fn unknown_key(key: &str, valid: &[&str]) -> String {
+    match nearest(key, valid) {
+        Some(k) => format!("unknown field; did you mean `{k}`? (valid: {})", valid.join(", ")),
+        None => format!("unknown field; expected one of {}", valid.join(", ")),
+    }
+}
+
+/// The valid key closest to `key` by edit distance, when it is close (at most a third of its
+/// length away). Keys longer than 64 characters get no suggestion.
+fn nearest<'k>(key: &str, valid: &[&'k str]) -> Option<&'k str> {
+    if key.len() > 64 {
+        return None;
+    }
+    let distance = |a: &str, b: &str| -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    let (best, d) = valid.iter().map(|v| (*v, distance(key, v))).min_by_key(|(_, d)| *d)?;
+    (d <= key.chars().count().div_ceil(3).max(1)).then_some(best)
 }

@@ -24,7 +24,16 @@ fn intkey_file(dir: &Path, key: &str) -> PathBuf {
 /// Loaded weights, by name.
 #[derive(Debug, Default)]
 pub struct Weights {
-    tensors: Vec<(String, Vec<f32>)>,
+    tensors: Vec<Stored>,
+}
+
+/// One named tensor: where it came from (for errors), its shape and its values.
+#[derive(Debug)]
+struct Stored {
+    name: String,
+    file: String,
+    shape: Vec<usize>,
+    values: Vec<f32>,
 }
 
 impl Weights {
@@ -46,10 +55,14 @@ impl Weights {
             let bytes = read_input(&file, MAX_INPUT_BYTES).map_err(|e| key.err(e.to_string()))?;
             let state =
                 super::torch_bin::read_state_dict(&bytes).map_err(|e| key.err(format!("{}: {e}", file.display())))?;
-            for (name, t) in state {
+            let mut names: Vec<&String> = state.keys().collect();
+            names.sort();
+            for name in names {
+                let t = &state[name];
                 let full = format!("{i}.{name}");
-                if !self.tensors.iter().any(|(n, _)| *n == full) {
-                    self.tensors.push((full, t.values));
+                if !self.tensors.iter().any(|s| s.name == full) {
+                    let file = file.display().to_string();
+                    self.tensors.push(Stored { name: full, file, shape: t.shape.clone(), values: t.values.clone() });
                 }
             }
         }
@@ -81,14 +94,31 @@ impl Weights {
                 }
                 other => return Err(at.err(format!("tensor `{name}` has unsupported type {other:?}"))),
             };
-            tensors.push((name, vals));
+            let shape = view.shape().to_vec();
+            tensors.push(Stored { name, file: path.display().to_string(), shape, values: vals });
         }
         Ok(Weights { tensors })
     }
 
-    /// Representation `i`'s parameter `name`, flattened.
-    pub fn get(&self, i: usize, name: &str) -> Option<Vec<f32>> {
+    /// Representation `i`'s vector parameter `name`: it must be rank 1 and finite (a float64
+    /// value past float32's range is refused, not turned into infinity).
+    pub fn vector(&self, i: usize, name: &str, at: &At) -> Result<Option<Vec<f32>>, SchemaError> {
         let key = format!("{i}.{name}");
-        self.tensors.iter().find(|(n, _)| *n == key).map(|(_, v)| v.clone())
+        let Some(t) = self.tensors.iter().find(|s| s.name == key) else { return Ok(None) };
+        if t.shape.len() != 1 {
+            return Err(at.err(format!(
+                "tensor `{key}` in {} has shape {:?}; a {name} is a vector of shape [{}]",
+                t.file,
+                t.shape,
+                t.values.len()
+            )));
+        }
+        if let Some(j) = t.values.iter().position(|v| !v.is_finite()) {
+            return Err(at.err(format!(
+                "tensor `{key}` in {} holds {} at index {j} (out of float32 range, or not a number)",
+                t.file, t.values[j]
+            )));
+        }
+        Ok(Some(t.values.clone()))
     }
 }

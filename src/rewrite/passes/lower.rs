@@ -19,11 +19,12 @@ impl Pass for LowerInterventions {
         for (rep, r) in cx.plan.reps.iter().zip(&cx.sites) {
             let source_value = match (&rep.source, &r.source_site) {
                 (Source::Run { group, .. }, Some(s)) => {
-                    Some(source_value(&cx.pristine.graph, *group, &s.value, &cx.dependent))
+                    Some(source_value(&cx.pristine.graph, cx.numbering.groups + group, &s.value, &cx.dependent))
                 }
                 _ => None,
             };
-            let patch = lower(&Target { rep, site: &r.site, source_value })?;
+            let number = cx.numbering.reps + rep.index;
+            let patch = lower(&Target { rep, site: &r.site, source_value, number })?;
             patch.apply(model);
         }
         Ok(())

@@ -1,10 +1,12 @@
 //! The passes, one per file, in pipeline order (see [`super::pass`]).
 
+mod batch;
 mod lower;
 mod original;
 mod record;
 mod sources;
 
+pub use batch::FixBatch;
 pub use lower::LowerInterventions;
 pub use original::CloneOriginal;
 pub use record::RecordSchema;

@@ -6,9 +6,9 @@ use crate::rewrite::{Cx, Pass, RewriteError};
 use crate::schema::{Positions, Source};
 use serde_json::{Value, json};
 
-/// Stores the schema (canonical JSON, sorted keys) under [`crate::PVC_SCHEMA_KEY`], so the
-/// patched model says what was done to it, and the bounds of its run-time positions inputs
-/// under [`crate::PVC_LOCATIONS_KEY`].
+/// Appends the schema (canonical JSON, sorted keys) to the JSON list of applied schemas under
+/// [`crate::PVC_SCHEMA_KEY`], so the patched model says everything that was done to it, and adds
+/// the bounds of its run-time positions inputs to those under [`crate::PVC_LOCATIONS_KEY`].
 pub struct RecordSchema;
 
 impl Pass for RecordSchema {
@@ -17,9 +17,16 @@ impl Pass for RecordSchema {
     }
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
-        model.set_metadata(crate::PVC_SCHEMA_KEY, cx.plan.json.to_string());
-        let bounds = location_bounds(cx);
+        let record = crate::rewrite::names::record_schemas(model.metadata(crate::PVC_SCHEMA_KEY), &cx.plan.json);
+        model.set_metadata(crate::PVC_SCHEMA_KEY, record);
+        let mut bounds = location_bounds(cx);
         if !bounds.is_empty() {
+            let earlier = model.metadata(crate::PVC_LOCATIONS_KEY).and_then(|m| serde_json::from_str(m).ok());
+            if let Some(Value::Object(earlier)) = earlier {
+                for (k, v) in earlier {
+                    bounds.entry(k).or_insert(v);
+                }
+            }
             model.set_metadata(crate::PVC_LOCATIONS_KEY, Value::Object(bounds).to_string());
         }
         Ok(())
@@ -32,17 +39,20 @@ fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
     let g = &cx.pristine.graph;
     let mut out = serde_json::Map::new();
     for (rep, resolved) in cx.plan.reps.iter().zip(&cx.sites) {
-        let i = rep.index;
+        let i = cx.numbering.reps + rep.index;
         if rep.positions == Positions::Runtime {
             out.insert(format!("unit_locations.{i}.base"), bound(g, &resolved.site.ty.shape, None));
         }
         if let (Source::Run { positions: Positions::Runtime, group, .. }, Some(site)) =
             (&rep.source, &resolved.source_site)
         {
-            out.insert(format!("unit_locations.{i}.source"), bound(g, &site.ty.shape, Some(*group)));
+            out.insert(
+                format!("unit_locations.{i}.source"),
+                bound(g, &site.ty.shape, Some(cx.numbering.groups + *group)),
+            );
         }
-        for (name, heads, group) in crate::interventions::runtime_heads(rep, &resolved.site) {
-            let mut b = bound(g, &resolved.site.ty.shape, group);
+        for (name, heads, group) in crate::interventions::runtime_heads(rep, i, &resolved.site) {
+            let mut b = bound(g, &resolved.site.ty.shape, group.map(|gr| cx.numbering.groups + gr));
             b["length"] = json!(heads);
             b["units"] = json!("heads");
             out.insert(name, b);

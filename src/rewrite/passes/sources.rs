@@ -4,12 +4,12 @@ use crate::ir::{Dim, Graph, Model, Producer, ValueType};
 use crate::onnx::s;
 use crate::rewrite::clone::clone_nodes;
 use crate::rewrite::{Cx, Pass, Patch, RewriteError};
-use crate::schema::Source;
+use crate::schema::{Positions, Source};
 use std::collections::BTreeSet;
 
 /// For each source group `g`, clones the input-dependent ancestors of the group's source sites
 /// with values renamed `pvc/source.<g>/...` and graph inputs `source.<g>.<input>`; initializers
-/// and input-independent nodes are shared.
+/// and input-independent nodes are shared. `g` is shifted past the groups of an earlier rewrite.
 pub struct AddSourceSlices;
 
 /// The name, in group `g`'s slice, of the pristine value `value`.
@@ -31,6 +31,7 @@ impl Pass for AddSourceSlices {
         let dependent = &cx.dependent;
         let mut patches = Vec::new();
         for group in 0..cx.plan.groups {
+            let name = cx.numbering.groups + group;
             let needed: Vec<&str> = cx
                 .plan
                 .reps
@@ -39,18 +40,23 @@ impl Pass for AddSourceSlices {
                 .filter(|(r, _)| matches!(r.source, Source::Run { group: gr, .. } if gr == group))
                 .filter_map(|(_, s)| s.source_site.as_ref().map(|x| x.value.as_str()))
                 .collect();
+            let whole = cx
+                .plan
+                .reps
+                .iter()
+                .any(|r| matches!(&r.source, Source::Run { group: gr, positions: Positions::All } if *gr == group));
             let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(dependent).copied().collect();
-            let prefix = format!("pvc/source.{group}/");
+            let prefix = format!("pvc/source.{name}/");
             let out = |v: &str| format!("{prefix}{v}");
-            let inp = |v: &str| source_value(g, group, v, dependent);
+            let inp = |v: &str| source_value(g, name, v, dependent);
             let mut patch = Patch::new("source-slice", None);
             patch.nodes = clone_nodes(g, &nodes, &prefix, &out, &inp);
             let mut read: BTreeSet<String> = patch.nodes.iter().flat_map(|n| n.input.iter().cloned()).collect();
             read.extend(needed.iter().map(|v| v.to_string()));
             for v in &g.inputs {
-                let name = s(&v.name);
-                if read.contains(name) || read.contains(&format!("source.{group}.{name}")) {
-                    patch.inputs.push(renamed_input(v, group));
+                let input = s(&v.name);
+                if read.contains(input) || read.contains(&format!("source.{name}.{input}")) {
+                    patch.inputs.push(renamed_input(v, name, whole));
                 }
             }
             patches.push(patch);
@@ -62,9 +68,12 @@ impl Pass for AddSourceSlices {
     }
 }
 
-fn renamed_input(v: &crate::onnx::pb::ValueInfoProto, group: usize) -> crate::onnx::pb::ValueInfoProto {
+/// Source input `source.<group>.<input>` typed like the base input. Its dim symbols are the
+/// base's when the group interchanges whole tensors (the source must then have the base's shape,
+/// and runtimes such as tract need to know it), and the group's own otherwise.
+fn renamed_input(v: &crate::onnx::pb::ValueInfoProto, group: usize, share: bool) -> crate::onnx::pb::ValueInfoProto {
     let mut ty = ValueType::from_value_info(v);
-    if let Some(dims) = &mut ty.shape {
+    if let Some(dims) = ty.shape.as_mut().filter(|_| !share) {
         for d in dims.iter_mut() {
             if let Dim::Named(p) = d
                 && p != "?"

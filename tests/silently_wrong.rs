@@ -1,0 +1,268 @@
+//! Never a silently wrong model: inputs that used to give a model that is invalid, or valid but
+//! not what the schema says, are either compiled correctly or refused with a one-line error
+//! naming the offending item, and nothing is written.
+
+use crate::util;
+use pvc::ir::Model;
+use pvc::runtime::{Backend, NamedTensors, Tensor, TractBackend};
+use std::path::{Path, PathBuf};
+
+/// Writes `schema` next to the output and runs `pvc rewrite MODEL schema -o out`; returns the
+/// output path on success and stderr on failure (then checking that nothing was written).
+fn rewrite(model: &Path, schema: &serde_json::Value, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let schema_path = dir.join(format!("{name}.json"));
+    std::fs::write(&schema_path, schema.to_string()).unwrap();
+    let out = dir.join(format!("{name}.onnx"));
+    let st = util::pvc()
+        .args(["rewrite", model.to_str().unwrap(), schema_path.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&st.stderr).to_string();
+    if st.status.success() {
+        return Ok(out);
+    }
+    assert_eq!(st.status.code(), Some(2), "{stderr}");
+    assert!(!out.exists(), "a refused rewrite wrote {}", out.display());
+    assert_eq!(stderr.trim().lines().count(), 1, "one-line error expected: {stderr}");
+    Err(stderr)
+}
+
+fn refused(model: &Path, schema: serde_json::Value, wants: &[&str]) {
+    let dir = util::tempdir();
+    let err = rewrite(model, &schema, dir.path(), "s").expect_err("the rewrite must be refused");
+    for w in wants {
+        assert!(err.contains(w), "error lacks `{w}`: {err}");
+    }
+}
+
+fn ids(rows: &[&[i64]]) -> Tensor {
+    let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Tensor::from_i64(vec![rows.len(), rows[0].len()], &flat)
+}
+
+fn run_all(path: &Path, inputs: &NamedTensors) -> Vec<(&'static str, NamedTensors)> {
+    util::backends(path).into_iter().map(|mut b| (b.name(), b.run(inputs).unwrap())).collect()
+}
+
+fn max_diff(a: &NamedTensors, b: &NamedTensors, name: &str) -> f64 {
+    util::get(a, name).unwrap().max_abs_diff(util::get(b, name).unwrap()).expect("same shape")
+}
+
+/// W1: rewriting an already-patched model numbers the new names after the old ones, verifies,
+/// passes onnx.checker, loads in tract and ONNX Runtime, gives the numbers of one rewrite with
+/// both schemas' representations, and records both schemas.
+#[test]
+fn repatching_a_patched_model_composes_both_schemas() {
+    let dir = util::tempdir();
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let zero = serde_json::json!({"model_type": "gpt2", "representations": [
+        {"layer": 1, "component": "mlp_output", "unit": "pos", "intervention_type": "zero"}],
+        "unit_locations": {"base": 2}});
+    let swap = serde_json::json!({"model_type": "gpt2", "representations": [
+        {"layer": 0, "component": "block_output", "unit": "pos", "intervention_type": "vanilla"}],
+        "unit_locations": {"sources->base": [3, 4]}});
+    let both = serde_json::json!({"model_type": "gpt2", "representations": [
+        {"layer": 1, "component": "mlp_output", "unit": "pos", "intervention_type": "zero"},
+        {"layer": 0, "component": "block_output", "unit": "pos", "intervention_type": "vanilla"}],
+        "unit_locations": {"sources->base": [[[[2]], [[3]]], [[[2]], [[4]]]]}});
+    let once = rewrite(&gpt2, &zero, dir.path(), "once").unwrap();
+    let twice = rewrite(&once, &swap, dir.path(), "twice").unwrap();
+    let again = rewrite(&once, &zero, dir.path(), "zero_twice").unwrap();
+    let single = rewrite(&gpt2, &both, dir.path(), "single").unwrap();
+    for p in [&twice, &again] {
+        pvc::ir::verify(&Model::load(p).unwrap()).unwrap();
+    }
+    let m = Model::load(&twice).unwrap();
+    let record: serde_json::Value = serde_json::from_str(m.metadata(pvc::PVC_SCHEMA_KEY).unwrap()).unwrap();
+    assert_eq!(record, serde_json::json!([zero, swap]), "both schemas, in order");
+    let inputs: NamedTensors = vec![
+        ("input_ids".into(), ids(&[&[1, 2, 3, 4, 5, 6], &[7, 8, 9, 10, 11, 12]])),
+        ("source.0.input_ids".into(), ids(&[&[20, 21, 22, 23, 24, 25], &[30, 31, 32, 33, 34, 35]])),
+    ];
+    let reference = TractBackend::load(&single).unwrap().run(&inputs).unwrap();
+    let plain = TractBackend::load(&gpt2).unwrap().run(&inputs[..1].to_vec()).unwrap();
+    assert!(max_diff(&reference, &plain, "logits") > 1e-3, "the interventions change the logits");
+    for (engine, got) in run_all(&twice, &inputs) {
+        let d = max_diff(&got, &reference, "logits");
+        assert!(d <= 1e-5, "{engine}: twice-patched differs from one rewrite with both by {d:e}");
+    }
+    let expected = dir.path().join("expected.safetensors");
+    pvc::runtime::write_safetensors(&expected, &reference).unwrap();
+    let feed = dir.path().join("inputs.safetensors");
+    pvc::runtime::write_safetensors(&feed, &inputs).unwrap();
+    let manifest =
+        serde_json::json!([{"label": "patched twice", "model": twice, "inputs": feed, "expected": expected}]);
+    let path = dir.path().join("manifest.json");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    util::python_check(&path);
+}
+
+/// W2: a float vector at an int64 site is refused with the JSON path and the site's dtype; Zero
+/// at `input_ids` makes a real int64 zero (the patched model equals feeding token 0 there).
+#[test]
+fn interventions_take_the_site_dtype() {
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    refused(
+        &gpt2,
+        serde_json::json!({"representations": [{"component": "input_ids", "intervention_type": "addition",
+            "source_representation": [5]}], "unit_locations": {"base": 1}}),
+        &["representations[0].source_representation", "int64"],
+    );
+    let dir = util::tempdir();
+    let zero = serde_json::json!({"representations": [{"component": "input_ids", "intervention_type": "zero"}],
+        "unit_locations": {"base": 1}});
+    let patched = rewrite(&gpt2, &zero, dir.path(), "zero_ids").unwrap();
+    let m = Model::load(&patched).unwrap();
+    for t in m.graph.initializers.iter().filter(|t| pvc::onnx::s(&t.name).starts_with("pvc/")) {
+        let size = pvc::onnx::dtype_size(t.data_type.unwrap()).unwrap() as usize;
+        let n: i64 = t.dims.iter().product();
+        assert_eq!(t.raw_data.as_ref().unwrap().len(), size * n as usize, "{:?}", t.name);
+    }
+    let given = vec![("input_ids".to_string(), ids(&[&[1, 2, 3, 4], &[5, 6, 7, 8]]))];
+    let zeroed = vec![("input_ids".to_string(), ids(&[&[1, 0, 3, 4], &[5, 0, 7, 8]]))];
+    for ((engine, got), (_, want)) in run_all(&patched, &given).into_iter().zip(run_all(&gpt2, &zeroed)) {
+        assert_eq!(max_diff(&got, &want, "logits"), 0.0, "{engine}");
+    }
+    let fp16 = util::model("mlp_fp16.onnx");
+    let steer = serde_json::json!({"component": "net[2].output", "intervention": "addition",
+        "source_representation": vec![0.5f64; 16], "unit_locations": {"base": 1}});
+    let p = rewrite(&fp16, &steer, dir.path(), "fp16").unwrap();
+    let m = Model::load(&p).unwrap();
+    let c = m.graph.initializers.iter().find(|t| t.dims == [16]).expect("the vector");
+    assert_eq!(c.data_type, Some(pvc::onnx::pb::tensor_proto::DataType::Float16 as i32));
+}
+
+/// W3: Collect columns (subspaces or interchange_dim) that do not divide into the units are
+/// refused, naming the JSON path and the numbers.
+#[test]
+fn collect_columns_must_divide_into_units() {
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let rep = |extra: serde_json::Value| {
+        let mut r = serde_json::json!({"layer": 1, "component": "block_output", "unit": "pos",
+            "max_number_of_units": 2, "intervention_type": "collect"});
+        r.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        r
+    };
+    refused(
+        &gpt2,
+        serde_json::json!({"model_type": "gpt2", "representations": [rep(serde_json::json!({}))],
+            "unit_locations": {"base": [[[1, 2]]]}, "subspaces": [0, 1, 2]}),
+        &["subspaces[0]", "keeps 3 of the 2×64", "2 units"],
+    );
+    refused(
+        &gpt2,
+        serde_json::json!({"model_type": "gpt2", "representations": [rep(serde_json::json!({"interchange_dim": 3}))],
+            "unit_locations": {"base": [[[1, 2]]]}}),
+        &["representations[0].interchange_dim", "keeps 3"],
+    );
+}
+
+/// W4/W5: unknown top-level keys are refused with the nearest valid key; HF config boilerplate
+/// in a pyvene save is accepted; per-representation config lists must have one entry each.
+#[test]
+fn unknown_keys_and_short_config_lists_are_refused() {
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let rep = serde_json::json!({"layer": 1, "component": "mlp_output", "unit": "pos", "intervention_type": "zero"});
+    refused(
+        &gpt2,
+        serde_json::json!({"model_type": "gpt2", "representations": [rep], "unit_location": {"base": 2}}),
+        &["schema unit_location:", "did you mean `unit_locations`"],
+    );
+    refused(
+        &gpt2,
+        serde_json::json!({"model_type": "gpt2", "representations": [rep], "subspace": [0]}),
+        &["schema subspace:", "did you mean `subspaces`"],
+    );
+    let save = util::models().join("cases/gpt2_addition_pos/pyvene_save");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(save.join("config.json")).unwrap()).unwrap();
+    let dir = util::tempdir();
+    for f in std::fs::read_dir(&save).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let obj = config.as_object_mut().unwrap();
+    obj.insert("_name_or_path".into(), "".into());
+    obj.insert("architectures".into(), serde_json::json!(["IntervenableModel"]));
+    obj.insert("torch_dtype".into(), "float32".into());
+    obj.insert("unit_locations".into(), serde_json::json!({"base": 5}));
+    let ok = rewrite(&gpt2, &config, dir.path(), "hf_keys");
+    assert!(ok.is_ok(), "HF config keys are boilerplate: {ok:?}");
+    let mut short = config.clone();
+    short["intervention_types"] = serde_json::json!([]);
+    refused(&gpt2, short, &["schema intervention_types:", "0 entries", "1 representations"]);
+    let mut long = config.clone();
+    long["intervention_dimensions"] = serde_json::json!([64, 64]);
+    refused(&gpt2, long, &["schema intervention_dimensions:", "2 entries"]);
+}
+
+/// W7: explicit per-example locations fix the batch in the model; both runtimes and `pvc run`
+/// refuse another batch; shorthands stay batch-agnostic.
+#[test]
+fn per_example_locations_fix_the_batch() {
+    let dir = util::tempdir();
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let rep = serde_json::json!({"layer": 1, "component": "mlp_output", "unit": "pos", "intervention_type": "zero"});
+    let fixed = rewrite(
+        &gpt2,
+        &serde_json::json!({"model_type": "gpt2", "representations": [rep], "unit_locations": {"base": [[[2], [3]]]}}),
+        dir.path(),
+        "fixed",
+    )
+    .unwrap();
+    let (specs, _) = pvc::runtime::model_io(&fixed).unwrap();
+    assert_eq!(specs[0].dims, vec![Some(2), None], "input_ids is [2, seq]");
+    let two = vec![("input_ids".to_string(), ids(&[&[1, 2, 3, 4], &[5, 6, 7, 8]]))];
+    let three = vec![("input_ids".to_string(), ids(&[&[1, 2, 3, 4], &[5, 6, 7, 8], &[9, 10, 11, 12]]))];
+    assert_eq!(run_all(&fixed, &two).len(), util::backends(&fixed).len());
+    for mut b in util::backends(&fixed) {
+        let e = b.run(&three).expect_err("batch 3 must be refused").to_string();
+        assert!(e.contains("input_ids") && e.contains('2') && e.contains('3'), "{}: {e}", b.name());
+    }
+    let st = util::pvc()
+        .args(["run", fixed.to_str().unwrap(), "--input", "input_ids=[[1,2,3],[4,5,6],[7,8,9]]"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success());
+    assert!(err.contains("input_ids") && err.contains("batch") && err.contains("to 2, got 3"), "{err}");
+    let shorthand = rewrite(
+        &gpt2,
+        &serde_json::json!({"model_type": "gpt2", "representations": [rep], "unit_locations": {"base": 2}}),
+        dir.path(),
+        "shorthand",
+    )
+    .unwrap();
+    let (specs, _) = pvc::runtime::model_io(&shorthand).unwrap();
+    assert_eq!(specs[0].dims, vec![None, None]);
+    assert_eq!(run_all(&shorthand, &three).len(), util::backends(&shorthand).len());
+}
+
+/// W10: constants that overflow the site's dtype, and weights that are not vectors, are refused.
+#[test]
+fn overflowing_or_misshapen_constants_are_refused() {
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let mut v = vec![0.0f64; 64];
+    v[3] = 1e300;
+    refused(
+        &gpt2,
+        serde_json::json!({"model_type": "gpt2", "representations": [{"layer": 1, "component": "mlp_output",
+            "intervention_type": "addition", "source_representation": v}]}),
+        &["representations[0].source_representation[3]", "overflows float32"],
+    );
+    refused(
+        &util::model("mlp_fp16.onnx"),
+        serde_json::json!({"component": "net[2].output", "intervention": "addition",
+            "source_representation": vec![70000.0f64; 16]}),
+        &["source_representation", "70000", "float16"],
+    );
+    let dir = util::tempdir();
+    let data: Vec<u8> = (0..64).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 32], &data).unwrap();
+    safetensors::serialize_to_file([("0.source_representation", view)], None, &dir.path().join("w.safetensors"))
+        .unwrap();
+    let schema = serde_json::json!({"model_type": "gpt2", "weights": "w.safetensors", "representations": [
+        {"layer": 1, "component": "mlp_output", "intervention_type": "addition"}]});
+    let err = rewrite(&gpt2, &schema, dir.path(), "w").expect_err("a matrix is not a vector");
+    assert!(err.contains("[2, 32]") && err.contains("[64]"), "{err}");
+}
