@@ -219,3 +219,22 @@ fn a_head_collect_pyvene_cannot_shape_is_refused() {
         ],
     );
 }
+
+/// Rewriting an already-patched model numbers the new head-location inputs after the old ones.
+#[test]
+fn a_second_rewrite_numbers_its_head_inputs_after_the_first() {
+    let plan = Plan::from_json(
+        r#"{"representations": [{"layer": 0, "component": "head_key_output", "unit": "h", "intervention_type": "vanilla"}]}"#,
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let mut m = Model::load(&util::model("llama_legacy.onnx")).unwrap();
+    rewrite(&mut m, &plan, &Options::default()).unwrap();
+    rewrite(&mut m, &plan, &Options { verify: true, ..Default::default() }).unwrap();
+    let proto = m.to_proto();
+    let names: Vec<&str> = proto.graph.as_ref().unwrap().input.iter().map(|v| pvc::onnx::s(&v.name)).collect();
+    for n in ["unit_locations.0.base.heads", "unit_locations.1.base.heads", "unit_locations.1.source.heads"] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    assert!(!names.contains(&"unit_locations.1.base"), "unit h takes no positions: {names:?}");
+}
