@@ -31,7 +31,7 @@ fn bench_io(c: &mut Criterion) {
         b.iter(|| {
             Model::load(&model)
                 .unwrap()
-                .save(&other.join("model.onnx"), &SaveOptions { data: DataPolicy::Link })
+                .save(&other.join("model.onnx"), &SaveOptions { data: DataPolicy::Link, ..Default::default() })
                 .unwrap()
         })
     });

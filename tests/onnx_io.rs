@@ -147,7 +147,7 @@ fn saving_elsewhere_keeps_external_references_valid() {
         let dir = util::tempdir();
         let out = dir.path().join("nested").join("m.onnx");
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        m.save(&out, &SaveOptions { data: policy }).unwrap();
+        m.save(&out, &SaveOptions { data: policy, ..Default::default() }).unwrap();
         let out_data = out.with_file_name("model.onnx.data");
         assert_eq!(listing(out.parent().unwrap()), ["m.onnx", "model.onnx.data"], "{policy:?}");
         assert_eq!(std::fs::read(&out_data).unwrap(), std::fs::read(&src_data).unwrap());
@@ -155,6 +155,7 @@ fn saving_elsewhere_keeps_external_references_valid() {
         match policy {
             DataPolicy::Link => assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "hard link"),
             DataPolicy::Copy => assert_ne!(a.ino(), b.ino(), "a copy"),
+            DataPolicy::Split => unreachable!("not in this loop"),
         }
 
         let again = Model::load(&out).unwrap();
@@ -178,7 +179,7 @@ fn saving_next_to_the_input_moves_no_data() {
     let m = Model::load(&input).unwrap();
     for policy in [DataPolicy::Copy, DataPolicy::Link] {
         let out = dir.path().join("out.onnx");
-        m.save(&out, &SaveOptions { data: policy }).unwrap();
+        m.save(&out, &SaveOptions { data: policy, ..Default::default() }).unwrap();
         assert_eq!(listing(dir.path()), ["model.onnx", "model.onnx.data", "out.onnx"], "{policy:?}");
         let after = std::fs::metadata(&data).unwrap();
         assert_eq!((after.ino(), after.nlink(), after.mtime()), (before.ino(), before.nlink(), before.mtime()));
@@ -199,7 +200,8 @@ fn never_writes_over_the_input_or_its_data() {
     let targets = ["model.onnx", "model.onnx.data", "sub/../model.onnx", "./sub/../model.onnx.data", "alias.onnx"];
     for target in targets {
         for policy in [DataPolicy::Copy, DataPolicy::Link] {
-            let err = m.save(&dir.path().join(target), &SaveOptions { data: policy }).unwrap_err();
+            let err =
+                m.save(&dir.path().join(target), &SaveOptions { data: policy, ..Default::default() }).unwrap_err();
             assert!(matches!(err, OnnxError::Output(OutputError::IsInput { .. })), "{target}: {err}");
             assert!(err.to_string().contains("refusing to write"), "{err}");
         }
@@ -223,7 +225,9 @@ fn output_never_replaces_its_own_data() {
     let m = Model::load(&util::model(EXTERNAL)).unwrap();
     for policy in [DataPolicy::Copy, DataPolicy::Link] {
         let dir = util::tempdir();
-        let err = m.save(&dir.path().join("model.onnx.data"), &SaveOptions { data: policy }).unwrap_err();
+        let err = m
+            .save(&dir.path().join("model.onnx.data"), &SaveOptions { data: policy, ..Default::default() })
+            .unwrap_err();
         assert!(matches!(err, OnnxError::Output(OutputError::Collides { .. })), "{err}");
         assert!(listing(dir.path()).is_empty(), "nothing written: {:?}", listing(dir.path()));
     }
@@ -345,7 +349,7 @@ fn large_external_model_over_2gib() {
 
     let out = dir.path().join("sub").join("big.onnx");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    m.save(&out, &SaveOptions { data: DataPolicy::Link }).unwrap();
+    m.save(&out, &SaveOptions { data: DataPolicy::Link, ..Default::default() }).unwrap();
     let saved = start.elapsed();
     let again = Model::load(&out).unwrap();
     let elapsed = start.elapsed();

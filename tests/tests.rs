@@ -3,8 +3,10 @@
 mod util;
 
 mod bad_model;
+mod bounded;
 mod c_host;
 mod dtypes;
+mod embedded;
 mod heads;
 mod module_map;
 mod onnx_io;

@@ -53,6 +53,9 @@ enum ExternalData {
     Copy,
     /// Hard-link the data files next to the output (instant; onnx.checker rejects hard links).
     Link,
+    /// Write every tensor of 1 KiB or more, embedded or external, into `<output>.data`
+    /// (4 KiB-aligned), so that the output loads without reading its weights.
+    Split,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
@@ -89,8 +92,14 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     let data = match args.external_data {
         ExternalData::Link => DataPolicy::Link,
         ExternalData::Copy => DataPolicy::Copy,
+        ExternalData::Split => DataPolicy::Split,
     };
-    let mut staged = SaveOptions { data }.stage(&model.to_proto(), &model.external, &args.output, &inputs)?;
+    let mut staged = SaveOptions { data, verbatim: plan.is_empty().then(|| args.model.clone()) }.stage(
+        &model.to_proto(),
+        &model.external,
+        &args.output,
+        &inputs,
+    )?;
     if args.check {
         let path = staged.checkable()?;
         check(&path, &args)

@@ -82,7 +82,7 @@ impl Builder {
             dims: dims.to_vec(),
             data_type: Some(elem),
             name: Some(name.clone()),
-            raw_data: Some(raw),
+            raw_data: Some(raw.into()),
             ..Default::default()
         });
         Ok(name)

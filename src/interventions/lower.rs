@@ -242,11 +242,18 @@ fn collect(
     let (Some(k), Some(d)) = (units, width) else {
         return Ok((s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]));
     };
-    let total = k * d;
+    let total = k.saturating_mul(d);
     let keep: Option<Vec<i64>> = match &rep.dims {
         Dims::Prefix(None) if !site.abstract_component => None,
         Dims::Prefix(n) => {
-            let n = n.unwrap_or(d * rep.max_units);
+            let n = n.unwrap_or(d.saturating_mul(rep.max_units));
+            if n < total && n > MAX_CONSTANT {
+                let field = if rep.dims == Dims::Prefix(None) { "max_number_of_units" } else { "interchange_dim" };
+                return Err(InterventionError::new(
+                    rep.field(field),
+                    format!("keeps {n} columns; pvc builds index constants of at most {MAX_CONSTANT} values"),
+                ));
+            }
             (n < total).then(|| (0..n as i64).collect())
         }
         Dims::Shared(cols) => Some(cols.iter().map(|&c| c as i64).collect()),
@@ -302,6 +309,12 @@ fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Optio
     };
     match dims {
         Dims::PerExample(rows) => {
+            if rows.len().checked_mul(d).is_none_or(|n| n > MAX_CONSTANT) {
+                return Err(format!(
+                    "{} per-example rows × {d} columns is more than the {MAX_CONSTANT} mask values pvc builds",
+                    rows.len()
+                ));
+            }
             let mut vals = Vec::new();
             for r in rows {
                 check(r)?;
@@ -321,7 +334,7 @@ fn scalar(b: &mut Builder, elem: i32, v: f64) -> Result<String, String> {
 
 fn zero_tensor(elem: i32) -> pb::TensorProto {
     let size = crate::onnx::dtype_size(elem).unwrap_or(4) as usize;
-    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size]), ..Default::default() }
+    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size].into()), ..Default::default() }
 }
 
 fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
@@ -345,6 +358,12 @@ fn locations_input(name: &str, index: usize) -> pb::ValueInfoProto {
     ty.to_value_info(name)
 }
 
+/// The widest site pvc intervenes on (2^24 columns): constants as wide as the site are built.
+pub const MAX_WIDTH: usize = 1 << 24;
+
+/// The most elements of one constant built from the schema (2^26).
+pub const MAX_CONSTANT: usize = 1 << 26;
+
 /// The view of a site the intervention works on: heads merged back into one axis, and/or one
 /// slice of a fused projection.
 struct Geometry {
@@ -355,24 +374,44 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// The site's view; every declared dim must be non-negative and the width at most
+    /// [`MAX_WIDTH`], since constants as wide as the site are built from it.
     fn of(site: &Site) -> Result<Geometry, String> {
-        let dims: Vec<Option<usize>> = site
-            .ty
-            .shape
-            .as_ref()
-            .map(|s| s.iter().map(|d| if let Dim::Fixed(v) = d { Some(*v as usize) } else { None }).collect())
-            .unwrap_or_default();
+        let declared = site.ty.shape.as_deref().unwrap_or(&[]);
+        let mut dims = Vec::with_capacity(declared.len());
+        for d in declared {
+            dims.push(match d {
+                Dim::Fixed(v) => Some(
+                    usize::try_from(*v)
+                        .map_err(|_| format!("`{}` declares dimension {v}, which is negative", site.value))?,
+                ),
+                _ => None,
+            });
+        }
         let merge = site.merge_heads && dims.len() == 4;
         let (rank, mut width) = if merge {
-            (3, dims[2].zip(dims[3]).map(|(h, d)| h * d))
+            let heads = dims[2].zip(dims[3]);
+            (3, heads.map(|(h, d)| h.saturating_mul(d)))
         } else {
             (dims.len().max(2), dims.last().copied().flatten())
         };
+        if let Some(w) = width
+            && w > MAX_WIDTH
+        {
+            return Err(format!(
+                "`{}` is {w} wide (declared shape {declared:?}); pvc supports sites up to {MAX_WIDTH} wide",
+                site.value
+            ));
+        }
         let mut split = None;
         if let Some(sp) = site.split {
             let full = width.ok_or("the fused projection's width is unknown")?;
-            let w = full / sp.parts as usize;
-            split = Some((sp.index as usize * w, (sp.index as usize + 1) * w, full));
+            let (parts, index) = (sp.parts as usize, sp.index as usize);
+            if parts == 0 || index >= parts || full % parts != 0 {
+                return Err(format!("`{}` ({full} wide) does not split into {parts} equal parts", site.value));
+            }
+            let w = full / parts;
+            split = Some((index * w, (index + 1) * w, full));
             width = Some(w);
         }
         Ok(Geometry { rank, width, merge, split })

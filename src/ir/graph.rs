@@ -14,6 +14,9 @@ pub struct Node {
     pub proto: pb::NodeProto,
     /// Ordering key: original nodes are `(i, 0)`; nodes spliced in after node `i` are `(i, k>0)`.
     pub key: (u64, u64),
+    /// What the node read and wrote when it was last linked (inputs and subgraph captures;
+    /// outputs), so relinking it can undo exactly its old index entries.
+    linked: (Vec<String>, Vec<String>),
 }
 
 impl Node {
@@ -38,7 +41,8 @@ pub enum Producer {
 /// The main graph of a model.
 ///
 /// Invariant: `dag` has an edge `a → b` exactly when `b` reads a value `a` writes (directly, or
-/// from inside one of `b`'s subgraphs). Mutators restore it before returning.
+/// from inside one of `b`'s subgraphs); `readers` maps each value to the nodes that read it
+/// that way. Mutators restore both before returning, touching only the nodes they change.
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub(super) shell: pb::GraphProto,
@@ -52,6 +56,9 @@ pub struct Graph {
     /// Value infos, in stored order.
     pub value_info: Vec<pb::ValueInfoProto>,
     producers: HashMap<String, Producer>,
+    readers: HashMap<String, BTreeSet<NodeId>>,
+    /// Next minor key for nodes spliced in after each major key.
+    next_minor: HashMap<u64, u64>,
     /// Nodes that must keep reading pre-intervention values (the `--original` branch).
     pub(crate) frozen: BTreeSet<NodeId>,
 }
@@ -62,7 +69,7 @@ impl Graph {
         let nodes = std::mem::take(&mut g.node);
         let mut dag = StableDiGraph::with_capacity(nodes.len(), nodes.len() * 2);
         for (i, proto) in nodes.into_iter().enumerate() {
-            dag.add_node(Node { proto, key: (i as u64, 0) });
+            dag.add_node(Node { proto, key: (i as u64, 0), linked: Default::default() });
         }
         let mut graph = Graph {
             initializers: std::mem::take(&mut g.initializer),
@@ -72,6 +79,8 @@ impl Graph {
             shell: g,
             dag,
             producers: HashMap::new(),
+            readers: HashMap::new(),
+            next_minor: HashMap::new(),
             frozen: BTreeSet::new(),
         };
         graph.relink();
@@ -137,10 +146,10 @@ impl Graph {
         self.producers.contains_key(value)
     }
 
-    /// The nodes that read `value` (directly), each with the input slot.
+    /// The nodes that read `value` (directly), each with the input slot, in node order.
     pub fn consumers(&self, value: &str) -> Vec<(NodeId, usize)> {
         let mut out = Vec::new();
-        for id in self.dag.node_indices() {
+        for &id in self.readers.get(value).into_iter().flatten() {
             for (slot, input) in self.dag[id].proto.input.iter().enumerate() {
                 if input == value {
                     out.push((id, slot));
@@ -148,6 +157,11 @@ impl Graph {
             }
         }
         out
+    }
+
+    /// The nodes that read `value`, directly or from inside a subgraph.
+    pub(crate) fn readers(&self, value: &str) -> impl Iterator<Item = NodeId> + '_ {
+        self.readers.get(value).into_iter().flatten().copied()
     }
 
     /// The initializer named `name`.
@@ -179,8 +193,7 @@ impl Graph {
     /// Nodes that depend, directly or not, on `value`.
     pub fn descendants(&self, value: &str) -> BTreeSet<NodeId> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<NodeId> = self.consumers(value).into_iter().map(|(n, _)| n).collect();
-        stack.extend(self.capturing_nodes(value));
+        let mut stack: Vec<NodeId> = self.readers(value).collect();
         while let Some(n) = stack.pop() {
             if seen.insert(n) {
                 stack.extend(self.dag.neighbors_directed(n, petgraph::Direction::Outgoing));
@@ -189,59 +202,118 @@ impl Graph {
         seen
     }
 
-    fn capturing_nodes(&self, value: &str) -> Vec<NodeId> {
-        self.dag
-            .node_indices()
-            .filter(|&n| super::order::captures(&self.dag[n].proto).iter().any(|c| c == value))
-            .collect()
-    }
-
-    /// Adds nodes, in order, right after the nodes keyed `(anchor, _)`; call [`Graph::relink`] after.
+    /// Adds nodes, in order, right after the nodes keyed `(anchor, _)`; call
+    /// [`Graph::relink_nodes`] on them after.
     pub(crate) fn push_nodes(&mut self, protos: Vec<pb::NodeProto>, anchor: u64) -> Vec<NodeId> {
-        let first = self.dag.node_weights().filter(|n| n.key.0 == anchor).map(|n| n.key.1).max().map_or(1, |m| m + 1);
+        let next = self.next_minor.entry(anchor).or_insert(1);
+        let first = *next;
+        *next += protos.len() as u64;
         protos
             .into_iter()
             .zip(first..)
-            .map(|(proto, minor)| self.dag.add_node(Node { proto, key: (anchor, minor) }))
+            .map(|(proto, minor)| self.dag.add_node(Node { proto, key: (anchor, minor), linked: Default::default() }))
             .collect()
     }
 
-    /// Mutable access to a node's protobuf; call [`Graph::relink`] after changing inputs.
+    /// Mutable access to a node's protobuf; call [`Graph::relink_nodes`] on it after.
     pub(crate) fn node_mut(&mut self, id: NodeId) -> &mut pb::NodeProto {
         &mut self.dag[id].proto
     }
 
-    /// Recomputes the producer index and the DAG's edges from the nodes' inputs.
+    /// Recomputes the producer index, the reader index and the DAG's edges from scratch.
     pub fn relink(&mut self) {
         self.producers.clear();
+        self.readers.clear();
         for (i, t) in self.initializers.iter().enumerate() {
             self.producers.insert(s(&t.name).to_string(), Producer::Initializer(i));
         }
         for (i, v) in self.inputs.iter().enumerate() {
             self.producers.insert(s(&v.name).to_string(), Producer::Input(i));
         }
+        for n in self.dag.node_weights_mut() {
+            n.linked = Default::default();
+        }
+        self.dag.clear_edges();
         let ids: Vec<NodeId> = self.dag.node_indices().collect();
-        for &id in &ids {
-            for (slot, out) in self.dag[id].proto.output.iter().enumerate() {
+        self.relink_nodes(&ids);
+    }
+
+    /// Indexes new graph inputs and initializers (those past the indexed ones); call after
+    /// pushing to [`Graph::inputs`] or [`Graph::initializers`].
+    pub(crate) fn index_values(&mut self, inputs_from: usize, initializers_from: usize) {
+        for (i, t) in self.initializers.iter().enumerate().skip(initializers_from) {
+            self.producers.insert(s(&t.name).to_string(), Producer::Initializer(i));
+        }
+        for (i, v) in self.inputs.iter().enumerate().skip(inputs_from) {
+            self.producers.insert(s(&v.name).to_string(), Producer::Input(i));
+        }
+    }
+
+    /// Brings the indices and edges of nodes `ids` up to date after their inputs or outputs
+    /// changed (or they were added), in time proportional to their reads, writes and readers.
+    pub(crate) fn relink_nodes(&mut self, ids: &[NodeId]) {
+        for &id in ids {
+            let (reads, writes) = std::mem::take(&mut self.dag[id].linked);
+            for r in reads {
+                if let Some(set) = self.readers.get_mut(&r) {
+                    set.remove(&id);
+                }
+            }
+            for w in writes {
+                if matches!(self.producers.get(&w), Some(Producer::Node(p, _)) if *p == id) {
+                    self.producers.remove(&w);
+                }
+            }
+        }
+        for &id in ids {
+            let proto = &self.dag[id].proto;
+            let reads: BTreeSet<String> =
+                proto.input.iter().filter(|i| !i.is_empty()).cloned().chain(super::order::captures(proto)).collect();
+            let writes: Vec<String> = proto.output.clone();
+            for (slot, out) in writes.iter().enumerate() {
                 if !out.is_empty() {
                     self.producers.insert(out.clone(), Producer::Node(id, slot));
                 }
             }
+            for r in &reads {
+                self.readers.entry(r.clone()).or_default().insert(id);
+            }
+            self.dag[id].linked = (reads.into_iter().collect(), writes);
         }
-        self.dag.clear_edges();
-        for &id in &ids {
-            let proto = &self.dag[id].proto;
-            let reads: BTreeSet<String> =
-                proto.input.iter().filter(|i| !i.is_empty()).cloned().chain(super::order::captures(proto)).collect();
-            let sources: BTreeSet<NodeId> = reads
+        for &id in ids {
+            let old: Vec<_> = self
+                .dag
+                .edges_directed(id, petgraph::Direction::Incoming)
+                .chain(self.dag.edges_directed(id, petgraph::Direction::Outgoing))
+                .map(|e| petgraph::visit::EdgeRef::id(&e))
+                .collect();
+            for e in old {
+                self.dag.remove_edge(e);
+            }
+        }
+        for &id in ids {
+            let node = &self.dag[id];
+            let sources: BTreeSet<NodeId> = node
+                .linked
+                .0
                 .iter()
                 .filter_map(|r| match self.producers.get(r) {
                     Some(Producer::Node(p, _)) => Some(*p),
                     _ => None,
                 })
                 .collect();
+            let sinks: BTreeSet<NodeId> = node
+                .linked
+                .1
+                .iter()
+                .filter(|w| !w.is_empty())
+                .flat_map(|w| self.readers.get(w).into_iter().flatten().copied())
+                .collect();
             for p in sources {
-                self.dag.add_edge(p, id, ());
+                self.dag.update_edge(p, id, ());
+            }
+            for r in sinks {
+                self.dag.update_edge(id, r, ());
             }
         }
     }

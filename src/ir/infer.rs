@@ -71,14 +71,17 @@ fn tract_types(model: &Model) -> TractResult<(Vec<(String, ValueType)>, Option<S
     Ok((out, problem))
 }
 
-/// Large external weights become typed graph inputs, so that inference never reads them:
-/// shapes follow from their declared dims. Small ones (shape constants) stay and are read.
+/// Large weights, external or embedded, become typed graph inputs, so that inference never
+/// reads nor encodes them: shapes follow from their declared dims. Small ones (shape constants)
+/// stay and are read.
 fn externals_as_inputs(proto: &mut crate::onnx::pb::ModelProto) {
     const SMALL: u64 = 64 * 1024;
     let Some(g) = proto.graph.as_mut() else { return };
-    let (big, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut g.initializer)
-        .into_iter()
-        .partition(|t| crate::onnx::is_external(t) && crate::onnx::expected_bytes(t).is_none_or(|b| b > SMALL));
+    let large = |t: &crate::onnx::pb::TensorProto| match crate::onnx::expected_bytes(t) {
+        Some(b) => b > SMALL,
+        None => crate::onnx::is_external(t) || t.raw_data.as_ref().is_some_and(|r| r.len() as u64 > SMALL),
+    };
+    let (big, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut g.initializer).into_iter().partition(large);
     g.initializer = keep;
     for t in big {
         let ty = ValueType::from_tensor(&t);

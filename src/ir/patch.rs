@@ -50,23 +50,28 @@ impl Patch {
         Patch { rule: rule.into(), anchor: anchor.map(str::to_string), ..Default::default() }
     }
 
-    /// Adds the patch to `model`.
+    /// Adds the patch to `model`, relinking only the nodes it touches: its own, the producer
+    /// and the readers of each shunted value.
     pub fn apply(self, model: &mut Model) {
         let g = &mut model.graph;
         let anchor = self.anchor.as_deref().map_or(0, |a| anchor_key(g, a));
         let mut nodes = self.nodes;
+        let mut touched = BTreeSet::new();
         for shunt in &self.shunts {
-            apply_shunt(g, shunt, &mut nodes);
+            apply_shunt(g, shunt, &mut nodes, &mut touched);
         }
+        let (inputs_from, initializers_from) = (g.inputs.len(), g.initializers.len());
         g.initializers.extend(self.initializers);
         g.inputs.extend(self.inputs);
         g.outputs.extend(self.outputs);
         g.value_info.extend(self.value_info);
+        g.index_values(inputs_from, initializers_from);
         let added = g.push_nodes(nodes, anchor);
         if self.frozen {
-            g.frozen.extend(added);
+            g.frozen.extend(added.iter().copied());
         }
-        g.relink();
+        touched.extend(added);
+        g.relink_nodes(&touched.into_iter().collect::<Vec<_>>());
     }
 }
 
@@ -77,18 +82,22 @@ fn anchor_key(g: &Graph, value: &str) -> u64 {
     }
 }
 
-fn apply_shunt(g: &mut Graph, shunt: &Shunt, nodes: &mut [pb::NodeProto]) {
+fn apply_shunt(g: &mut Graph, shunt: &Shunt, nodes: &mut [pb::NodeProto], touched: &mut BTreeSet<NodeId>) {
     let rename = |names: &mut Vec<String>, from: &str, to: &str| {
         for n in names.iter_mut().filter(|n| n.as_str() == from) {
             *n = to.to_string();
         }
     };
+    let readers: Vec<NodeId> = g.readers(&shunt.value).collect();
     match g.producer(&shunt.value) {
         Some(Producer::Node(p, _)) => {
             rename(&mut g.node_mut(p).output, &shunt.value, &shunt.pre);
-            let frozen: Vec<NodeId> = g.frozen.iter().copied().collect();
-            for f in frozen {
-                rename(&mut g.node_mut(f).input, &shunt.value, &shunt.pre);
+            touched.insert(p);
+            for r in readers {
+                if g.frozen.contains(&r) {
+                    rename(&mut g.node_mut(r).input, &shunt.value, &shunt.pre);
+                }
+                touched.insert(r);
             }
             for n in nodes.iter_mut() {
                 rename(&mut n.output, &shunt.by, &shunt.value);
@@ -96,10 +105,12 @@ fn apply_shunt(g: &mut Graph, shunt: &Shunt, nodes: &mut [pb::NodeProto]) {
             }
         }
         _ => {
-            let readers: BTreeSet<NodeId> =
-                g.consumers(&shunt.value).into_iter().map(|(n, _)| n).filter(|n| !g.frozen.contains(n)).collect();
             for r in readers {
+                if g.frozen.contains(&r) {
+                    continue;
+                }
                 rename(&mut g.node_mut(r).input, &shunt.value, &shunt.by);
+                touched.insert(r);
             }
             for n in nodes.iter_mut() {
                 rename(&mut n.input, &shunt.pre, &shunt.value);

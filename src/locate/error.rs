@@ -2,7 +2,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocateError {
     /// No module or tensor has this name.
-    #[error("unknown component `{component}`{}", nearest(.suggestions))]
+    #[error("unknown component `{}`{}", abbreviate(.component), nearest(.suggestions))]
     Unknown {
         /// The component as written.
         component: String,
@@ -20,7 +20,7 @@ pub enum LocateError {
         families: String,
     },
     /// The family does not define this abstract component.
-    #[error("component `{component}` is not defined for {family}{}", nearest(.suggestions))]
+    #[error("component `{}` is not defined for {family}{}", abbreviate(.component), nearest(.suggestions))]
     NotInFamily {
         /// The component.
         component: String,
@@ -44,5 +44,14 @@ fn nearest(s: &[String]) -> String {
         String::new()
     } else {
         format!("; nearest: {}", s.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// `name` itself, or its first 80 characters and its length when it is longer: an error line
+/// stays one readable line whatever the schema holds.
+fn abbreviate(name: &str) -> String {
+    match name.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &name[..cut], name.len()),
+        None => name.to_string(),
     }
 }

@@ -257,11 +257,18 @@ pub fn pyvene_spelling(path: &str) -> String {
 
 /// The `k` names in `pool` closest to `word` by edit distance.
 pub fn nearest<'a>(word: &str, pool: impl Iterator<Item = &'a str>, k: usize) -> Vec<String> {
-    let mut scored: Vec<(usize, &str)> = pool.map(|p| (edit_distance(word, p), p)).collect();
+    if word.len() > MAX_SUGGEST_LEN {
+        return Vec::new();
+    }
+    let mut scored: Vec<(usize, &str)> =
+        pool.filter(|p| p.len() <= MAX_SUGGEST_LEN).map(|p| (edit_distance(word, p), p)).collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
     scored.into_iter().take(k).map(|(_, p)| p.to_string()).collect()
 }
+
+/// Names longer than this (in bytes) get no suggestions: the edit distance is quadratic.
+pub const MAX_SUGGEST_LEN: usize = 256;
 
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

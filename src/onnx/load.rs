@@ -1,8 +1,12 @@
-//! Reading a model file: decode, sanity-check, and check its external-data references.
+//! Reading a model file: map, decode, sanity-check, and check its external-data references.
+//!
+//! The file is memory-mapped and decoded from a [`Bytes`] of the map, so every `raw_data` is a
+//! slice of the map: no weight byte is copied, and cloning a model costs nothing per weight byte.
 
 use super::external_data::{self, ExternalRef};
 use super::{OnnxError, pb};
 use prost::Message;
+use prost::bytes::Bytes;
 use std::path::{Path, PathBuf};
 
 /// A decoded model together with where it came from.
@@ -19,15 +23,24 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Reads and checks the model at `path` without reading any external weights.
+    /// Maps and checks the model at `path` without reading any external weights; embedded
+    /// weights stay slices of the map. `path` must be a regular file (a FIFO, device or
+    /// directory is refused before it is opened, so nothing blocks; a directory with the
+    /// system's "Is a directory").
+    ///
+    /// The file must not be modified while the model is alive: it is mapped, not read.
     pub fn load(path: &Path) -> Result<Self, OnnxError> {
-        let bytes = std::fs::read(path).map_err(|e| OnnxError::io(path, e))?;
-        Self::from_bytes(&bytes, path)
+        Self::from_shared(map_file(path)?, path)
     }
 
     /// Decodes `bytes` as if read from `path`, which anchors external-data locations.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, OnnxError> {
-        let proto = decode_model(bytes, path)?;
+        Self::from_shared(Bytes::copy_from_slice(bytes), path)
+    }
+
+    /// Decodes `bytes` as if read from `path`; byte fields of the result are slices of `bytes`.
+    pub fn from_shared(bytes: Bytes, path: &Path) -> Result<Self, OnnxError> {
+        let proto = decode_shared(bytes, path)?;
         let external = external_data::external_refs(&proto, path)?;
         Ok(ModelFile { proto, path: path.to_path_buf(), external })
     }
@@ -38,8 +51,54 @@ impl ModelFile {
     }
 }
 
+/// Maps the regular file at `path` (an empty file gives an empty `Bytes`, unmapped).
+pub fn map_file(path: &Path) -> Result<Bytes, OnnxError> {
+    let not_regular =
+        |what: &str| OnnxError::NotOnnx { path: path.to_path_buf(), reason: format!("{what}, not a regular file") };
+    let meta = std::fs::metadata(path).map_err(|e| OnnxError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(OnnxError::io(path, std::io::Error::from_raw_os_error(EISDIR)));
+    }
+    if !meta.is_file() {
+        return Err(not_regular(file_kind(&meta)));
+    }
+    let file = std::fs::File::open(path).map_err(|e| OnnxError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| OnnxError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(file_kind(&meta)));
+    }
+    if meta.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the map is read-only; pvc never writes to its inputs (saving refuses to replace
+    // them), and a file changed by another process while mapped is documented as unsupported.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?;
+    Ok(Bytes::from_owner(map))
+}
+
+/// Linux's "Is a directory", the error reading a directory gives.
+const EISDIR: i32 = 21;
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    match () {
+        _ if t.is_dir() => "a directory",
+        _ if t.is_fifo() => "a FIFO",
+        _ if t.is_char_device() => "a character device",
+        _ if t.is_block_device() => "a block device",
+        _ if t.is_socket() => "a socket",
+        _ => "a special file",
+    }
+}
+
 /// Decodes a `ModelProto` and rejects bytes that are not plausibly an ONNX model.
 pub fn decode_model(bytes: &[u8], path: &Path) -> Result<pb::ModelProto, OnnxError> {
+    decode_shared(Bytes::copy_from_slice(bytes), path)
+}
+
+/// [`decode_model`] from shared bytes: the result's `raw_data` fields are slices of `bytes`.
+pub fn decode_shared(bytes: Bytes, path: &Path) -> Result<pb::ModelProto, OnnxError> {
     let not_onnx = |reason: String| OnnxError::NotOnnx { path: path.to_path_buf(), reason };
     if bytes.is_empty() {
         return Err(not_onnx("the file is empty".into()));

@@ -21,6 +21,10 @@ pub enum DataPolicy {
     /// Hard-link each data file next to the output (instant, no extra disk; copies across file
     /// systems). ONNX Runtime loads such models; `onnx.checker` refuses them.
     Link,
+    /// Write every tensor of [`super::SPLIT_THRESHOLD`] bytes or more, embedded or external, into
+    /// one `<output>.data` at [`super::SPLIT_ALIGN`]-aligned offsets (ONNX's external-data
+    /// convention), so the output loads without reading its weights.
+    Split,
 }
 
 /// Options for [`save`](SaveOptions::save).
@@ -28,6 +32,9 @@ pub enum DataPolicy {
 pub struct SaveOptions {
     /// What to do with external data when the output directory differs from the input's.
     pub data: DataPolicy,
+    /// The model file the model was loaded from, when the model is unchanged: its bytes are
+    /// copied instead of encoded (ignored with [`DataPolicy::Split`], which changes the model).
+    pub verbatim: Option<PathBuf>,
 }
 
 /// Encodes a model; decoding then encoding an untouched model gives back the same bytes.
@@ -82,6 +89,9 @@ impl SaveOptions {
                 .file_name()
                 .ok_or_else(|| OutputError::NotRegular { path: out.to_path_buf(), kind: "not a file name" })?,
         );
+        if self.data == DataPolicy::Split {
+            return self.stage_split(model, external, out, target, name, inputs);
+        }
         let files: BTreeMap<PathBuf, &Path> =
             external.iter().map(|r| (normalize(&r.location), r.file.as_path())).collect();
         if files.contains_key(&name) {
@@ -100,8 +110,42 @@ impl SaveOptions {
         for location in &new_data {
             stage.copy_in(location, files[location], self.data == DataPolicy::Link)?;
         }
-        let bytes = encode_model(model);
-        stage.write_in(&name, |w| w.write_all(&bytes))?;
+        match &self.verbatim {
+            Some(src) => stage.copy_in(&name, src, false)?,
+            None => stage.write_in(&name, |w| super::stream::write_model(model, w))?,
+        }
+        Ok(Staged { stage, name, target, out: out.to_path_buf(), inputs, new_data, present_data })
+    }
+
+    /// [`DataPolicy::Split`]: stages `<out>.data` with the large tensors (see
+    /// [`super::split`]) and the model that references it; a data file already there is kept
+    /// when it holds the same bytes and refused otherwise.
+    fn stage_split(
+        &self,
+        model: &pb::ModelProto,
+        external: &[ExternalRef],
+        out: &Path,
+        target: PathBuf,
+        name: PathBuf,
+        inputs: InputSet,
+    ) -> Result<Staged, OnnxError> {
+        let out_dir = fsio::parent_dir(&target);
+        let data = PathBuf::from(format!("{}.data", name.display()));
+        let mut proto = model.clone();
+        let pieces = super::split::move_out(&mut proto, external, &data.to_string_lossy(), out)?;
+        let mut stage = Stage::new(&out_dir)?;
+        let (mut new_data, mut present_data) = (Vec::new(), Vec::new());
+        if !pieces.is_empty() {
+            stage.write_in(&data, |w| super::split::write_pieces(&pieces, w))?;
+            match data_at(&out_dir, &data, &stage.path(&data), &inputs)? {
+                true => {
+                    std::fs::remove_file(stage.path(&data)).map_err(|e| OutputError::io(out_dir.join(&data), e))?;
+                    present_data.push(data);
+                }
+                false => new_data.push(data),
+            }
+        }
+        stage.write_in(&name, |w| super::stream::write_model(&proto, w))?;
         Ok(Staged { stage, name, target, out: out.to_path_buf(), inputs, new_data, present_data })
     }
 }

@@ -3,6 +3,7 @@
 use super::RewriteError;
 use crate::locate::{Hook, Locator, Site};
 use crate::schema::{Dims, Kind, Plan, Positions, Rep, Source};
+use std::collections::BTreeMap;
 
 /// A representation's located sites.
 #[derive(Debug, Clone)]
@@ -83,53 +84,128 @@ fn skip_input(loc: &Locator, site: &Site, at: &str) -> Result<Site, RewriteError
 }
 
 /// Two writing interventions on one tensor conflict when their units and dims can overlap:
-/// the result would depend on an order the schema does not make explicit.
+/// the result would depend on an order the schema does not make explicit. A writing
+/// intervention may not list a position twice in one example either (ScatterND leaves the
+/// order of duplicate writes undefined). Representations are grouped by site and their
+/// positions and columns sorted once, so the check is near-linear in the schema's size.
 fn check_conflicts(reps: &[Rep], sites: &[Resolved]) -> Result<(), RewriteError> {
-    for (a, ra) in reps.iter().enumerate() {
-        for (b, rb) in reps.iter().enumerate().skip(a + 1) {
-            if ra.kind == Kind::Collect || rb.kind == Kind::Collect || sites[a].site.value != sites[b].site.value {
-                continue;
-            }
-            if positions_overlap(&ra.positions, &rb.positions)
-                && dims_overlap(&ra.dims, &rb.dims)
-                && crate::schema::heads_overlap(ra, rb)
-            {
-                return Err(RewriteError::Conflict {
-                    first: ra.at.clone(),
-                    second: rb.at.clone(),
-                    site: sites[a].site.value.clone(),
-                    what: "the same units and dims".into(),
-                });
+    let mut by_site: BTreeMap<&str, Vec<(usize, Footprint)>> = BTreeMap::new();
+    for (i, rep) in reps.iter().enumerate() {
+        if rep.kind == Kind::Collect {
+            continue;
+        }
+        let fp = Footprint::of(rep)?;
+        by_site.entry(sites[i].site.value.as_str()).or_default().push((i, fp));
+    }
+    for (site, group) in by_site {
+        for (x, (a, fa)) in group.iter().enumerate() {
+            for (b, fb) in &group[x + 1..] {
+                if fa.positions_overlap(fb) && fa.dims_overlap(fb) && fa.heads_overlap(fb) {
+                    return Err(RewriteError::Conflict {
+                        first: reps[*a].at.clone(),
+                        second: reps[*b].at.clone(),
+                        site: site.to_string(),
+                        what: "the same units and dims".into(),
+                    });
+                }
             }
         }
     }
     Ok(())
 }
 
-fn positions_overlap(a: &Positions, b: &Positions) -> bool {
-    match (a, b) {
-        (Positions::Fixed(x), Positions::Fixed(y)) => {
-            let rows = x.len().max(y.len());
-            (0..rows).any(|r| {
-                let xr = &x[r.min(x.len() - 1)];
-                let yr = &y[r.min(y.len() - 1)];
-                xr.iter().any(|p| yr.contains(p))
-            })
+/// What one writing representation touches: sorted positions per example (`None`: all),
+/// sorted heads per example at head units (`None`: all) and sorted columns (`None`: all), or a
+/// column prefix.
+struct Footprint {
+    rows: Option<Vec<Vec<i64>>>,
+    heads: Option<Vec<Vec<i64>>>,
+    cols: Cols,
+}
+
+enum Cols {
+    All,
+    Prefix(usize),
+    Set(Vec<usize>),
+}
+
+impl Footprint {
+    fn of(rep: &Rep) -> Result<Footprint, RewriteError> {
+        let rows = sorted_rows(rep, &rep.positions, "position")?;
+        let heads = match &rep.heads {
+            Some(h) => sorted_rows(rep, &h.base, "head")?,
+            None => None,
+        };
+        let cols = match &rep.dims {
+            Dims::Shared(c) => {
+                let mut c = c.clone();
+                c.sort_unstable();
+                c.dedup();
+                Cols::Set(c)
+            }
+            Dims::Prefix(Some(n)) => Cols::Prefix(*n),
+            _ => Cols::All,
+        };
+        Ok(Footprint { rows, heads, cols })
+    }
+
+    fn positions_overlap(&self, other: &Footprint) -> bool {
+        rows_meet(&self.rows, &other.rows)
+    }
+
+    fn heads_overlap(&self, other: &Footprint) -> bool {
+        rows_meet(&self.heads, &other.heads)
+    }
+
+    fn dims_overlap(&self, other: &Footprint) -> bool {
+        match (&self.cols, &other.cols) {
+            (Cols::Set(x), Cols::Set(y)) => sorted_meet(x, y),
+            (Cols::Set(x), Cols::Prefix(n)) | (Cols::Prefix(n), Cols::Set(x)) => x.first().is_some_and(|c| c < n),
+            (Cols::Prefix(a), Cols::Prefix(b)) => *a > 0 && *b > 0,
+            _ => true,
         }
-        _ => true,
     }
 }
 
-fn dims_overlap(a: &Dims, b: &Dims) -> bool {
-    let cols = |d: &Dims| -> Option<Vec<usize>> {
-        match d {
-            Dims::Shared(c) => Some(c.clone()),
-            Dims::Prefix(Some(n)) => Some((0..*n).collect()),
-            _ => None,
+/// Each example's units sorted; a unit listed twice in one example is an error, since a write
+/// would set it twice in an undefined order.
+fn sorted_rows(rep: &Rep, p: &Positions, unit: &str) -> Result<Option<Vec<Vec<i64>>>, RewriteError> {
+    let Positions::Fixed(rows) = p else { return Ok(None) };
+    let mut sorted = Vec::with_capacity(rows.len());
+    for (e, row) in rows.iter().enumerate() {
+        let mut r = row.clone();
+        r.sort_unstable();
+        if let Some(w) = r.windows(2).find(|w| w[0] == w[1]) {
+            return Err(crate::interventions::InterventionError::new(
+                format!("unit_locations (base side of {}, example {e})", rep.at),
+                format!(
+                    "{unit} {} is listed twice; {} would write it twice in an undefined order",
+                    w[0],
+                    rep.kind.class()
+                ),
+            )
+            .into());
         }
-    };
-    match (cols(a), cols(b)) {
-        (Some(x), Some(y)) => x.iter().any(|c| y.contains(c)),
-        _ => true,
+        sorted.push(r);
     }
+    Ok(Some(sorted))
+}
+
+/// Whether two per-example unit lists (`None`: all units) can share a unit in some example.
+fn rows_meet(x: &Option<Vec<Vec<i64>>>, y: &Option<Vec<Vec<i64>>>) -> bool {
+    let (Some(x), Some(y)) = (x, y) else { return true };
+    (0..x.len().max(y.len())).any(|r| sorted_meet(&x[r.min(x.len() - 1)], &y[r.min(y.len() - 1)]))
+}
+
+/// Whether two sorted lists share an element.
+fn sorted_meet<T: Ord>(x: &[T], y: &[T]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }

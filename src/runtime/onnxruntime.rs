@@ -100,6 +100,33 @@ pub struct OrtOptions {
     pub inter_threads: Option<usize>,
 }
 
+impl OrtOptions {
+    /// The most threads of either kind: 4 × the CPUs this process may use, at most 1024.
+    /// More only oversubscribes the machine, and ONNX Runtime allocates per thread up front.
+    pub fn max_threads() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.saturating_mul(4).min(1024)
+    }
+
+    /// Checks the thread counts: each at least 1 and at most [`OrtOptions::max_threads`].
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let max = OrtOptions::max_threads();
+        for (n, what) in [
+            (self.intra_threads, "intra-op threads (--threads)"),
+            (self.inter_threads, "inter-op threads (--inter-threads)"),
+        ] {
+            if let Some(n) = n
+                && !(1..=max).contains(&n)
+            {
+                return Err(RuntimeError::Backend(format!(
+                    "onnxruntime: {what} {n} is out of range: give 1 to {max} (4 × the available CPUs, at most 1024)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A model loaded into an ONNX Runtime session.
 pub struct OrtBackend {
     session: Session,
@@ -126,6 +153,7 @@ fn backend_err<R>(what: &str) -> impl Fn(::ort::Error<R>) -> RuntimeError + '_ {
 impl OrtBackend {
     /// Loads the model at `path` (external data resolves next to it) into a session configured by `opts`.
     pub fn load(path: &Path, opts: &OrtOptions) -> Result<OrtBackend, RuntimeError> {
+        opts.validate()?;
         let (inputs, outputs, rules) = super::model_contract(path)?;
         let (lib, env) = environment(opts.lib.as_deref())?;
         let mut builder = SessionBuilder::new(&env).map_err(backend_err("creating session options"))?;

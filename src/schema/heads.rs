@@ -180,17 +180,3 @@ pub(super) fn selection(
     }
     Some(sel)
 }
-
-/// Whether two representations can touch a common head: always, unless both fix their heads
-/// and no example shares one (positions and dims are compared separately).
-pub fn heads_overlap(a: &super::Rep, b: &super::Rep) -> bool {
-    let fixed = |r: &super::Rep| match &r.heads {
-        Some(HeadSel { base: Positions::Fixed(rows), .. }) => Some(rows.clone()),
-        _ => None,
-    };
-    let (Some(x), Some(y)) = (fixed(a), fixed(b)) else { return true };
-    (0..x.len().max(y.len())).any(|r| {
-        let (xr, yr) = (&x[r.min(x.len() - 1)], &y[r.min(y.len() - 1)]);
-        xr.iter().any(|h| yr.contains(h))
-    })
-}

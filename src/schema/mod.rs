@@ -15,8 +15,9 @@ mod torch_bin;
 mod weights;
 
 pub use error::SchemaError;
-pub use heads::{HeadSel, Unit, heads_overlap};
+pub use heads::{HeadSel, Unit};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
+pub use plan::{MAX_COLUMNS, MAX_UNITS};
 
 use std::path::{Path, PathBuf};
 

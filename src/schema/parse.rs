@@ -4,7 +4,7 @@ use super::SchemaError;
 use super::heads;
 use super::json::At;
 use super::locations::{self, Locs};
-use super::plan::{Dims, Kind, Plan, Positions, Rep, Source};
+use super::plan::{Dims, Kind, MAX_COLUMNS, MAX_UNITS, Plan, Positions, Rep, Source};
 use super::weights::Weights;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -164,8 +164,8 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             }
         }
         let max_units = raw.get("max_number_of_units").map(At::index).transpose()?.unwrap_or(1);
-        if max_units == 0 {
-            return Err(raw.get("max_number_of_units").unwrap().err("must be at least 1"));
+        if max_units == 0 || max_units > MAX_UNITS {
+            return Err(raw.get("max_number_of_units").unwrap().err(format!("must be 1 to {MAX_UNITS}")));
         }
         let partition = raw.get("subspace_partition").map(partition).transpose()?;
         let idim = interchange_dim(raw, dims.as_ref(), i)?;
@@ -287,6 +287,9 @@ fn partition(at: &At) -> Result<Vec<Vec<usize>>, SchemaError> {
                 if v[0] >= v[1] {
                     return Err(p.err(format!("empty range [{}, {})", v[0], v[1])));
                 }
+                if v[1] > MAX_COLUMNS {
+                    return Err(p.err(format!("range end {} is past the widest supported site ({MAX_COLUMNS})", v[1])));
+                }
                 Ok((v[0]..v[1]).collect())
             } else {
                 Ok(v)
@@ -326,6 +329,13 @@ fn select_dims(
         }
         Ok(out)
     };
+    if let Some(parts) = &partition {
+        let size = |id: &usize| parts.get(*id).map_or(0, Vec::len);
+        if rows.iter().flatten().map(size).fold(0usize, usize::saturating_add) > MAX_COLUMNS {
+            let at = format!("{}.subspace_partition", at.path);
+            return Err(SchemaError::new(at, format!("the subspaces expand to more than {MAX_COLUMNS} columns")));
+        }
+    }
     let rows: Vec<Vec<usize>> = rows.iter().map(expand).collect::<Result<_, _>>()?;
     if rows.iter().all(|r| *r == rows[0]) {
         return Ok(Dims::Shared(rows[0].clone()));

@@ -1,5 +1,12 @@
 //! The validated plan: what to do at which site, with every pyvene shorthand resolved.
 
+/// The most hidden columns a schema may name (2^24): `subspace_partition` ranges end at or below
+/// it, and one representation's expanded subspaces hold at most this many columns in all.
+pub const MAX_COLUMNS: usize = 1 << 24;
+
+/// The largest `max_number_of_units` (2^20).
+pub const MAX_UNITS: usize = 1 << 20;
+
 /// An intervention kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
