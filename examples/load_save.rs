@@ -23,7 +23,7 @@ fn main() {
     let start = std::time::Instant::now();
     let m = Model::load(&PathBuf::from(model)).unwrap_or_else(|e| fail(e));
     let loaded = start.elapsed();
-    m.save(&PathBuf::from(out), &SaveOptions { data }).unwrap_or_else(|e| fail(e));
+    m.save(&PathBuf::from(out), &SaveOptions { data, ..Default::default() }).unwrap_or_else(|e| fail(e));
     let elapsed = start.elapsed();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!("load_ms {:.3}", ms(loaded));
