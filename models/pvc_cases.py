@@ -208,6 +208,91 @@ CASES = [
     dict(name="llama_zero_attention_output_whole", family="llama", models=LLAMA, form="list", original=True,
          reprs=[dict(layer=1, component="attention_output", unit="pos", intervention_type="ZeroIntervention")],
          description="Zero Llama attention_output L1 (self_attn output) on the whole tensor"),
+    # head units (h, h.pos): pyvene's split_head_and_permute (b,s,H*d) -> (b,H,s,d), then heads (x positions)
+    dict(name="gpt2_hpos_vanilla_head_attention_value_output", family="gpt2", models=GPT2, form="list",
+         sources=[21], original=True,
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h.pos",
+                     intervention_type="VanillaIntervention")],
+         top=dict(unit_locations={"sources->base": [[[loc([0, 2], [1, 3]), loc([3], [4])]],
+                                                    [[loc([0, 2], [1, 3]), loc([5], [1])]]]}),
+         description="h.pos interchange at GPT-2 head_attention_value_output L1 (c_proj input; dynamo keeps it "
+                     "only as [b,s,4,16]): heads 0,2 (example 0) / 1,3 (example 1), source position 3/4 -> base 5/1"),
+    dict(name="gpt2_h_zero_head_query_output", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_query_output", unit="h", intervention_type="zero")],
+         top=dict(unit_locations={"base": [loc([1, 2], [3, 0])]}),
+         description="Zero heads 1,2 (example 0) / 3,0 (example 1) of GPT-2 head_query_output L0 at every "
+                     "position: the first third of the fused c_attn output, split into 4 heads"),
+    dict(name="llama_hpos_vanilla_head_value_output_gqa", family="llama", models=LLAMA, form="list",
+         sources=[22],
+         reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
+         top=dict(unit_locations={"sources->base": [[[loc([1], [0]), loc([2, 3], [4, 5])]],
+                                                    [[loc([1], [0]), loc([4, 5], [0, 1])]]]}),
+         description="GQA: h.pos interchange at Llama head_value_output L1 (v_proj output, 2 key/value heads of "
+                     "16): kv head 1 / 0, two positions per example"),
+    dict(name="llama_iti_addition_heads", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h",
+                     intervention_type="AdditionIntervention")],
+         weights={0: vec(109, n=16)},
+         top=dict(unit_locations={"base": [0, 2, 3]}),
+         description="ITI-style steering: add a 16-d (head_dim) vector to heads 0,2,3 of Llama "
+                     "head_attention_value_output L1 (o_proj input) at every position (flat shorthand: the same "
+                     "heads for every example)"),
+    dict(name="gpt2_hpos_collect_max1_quirk", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_attention_value_output", unit="h.pos", intervention_type="collect")],
+         top=dict(unit_locations={"base": [[loc([0, 3], [1, 2]), loc([2], [4])]]}),
+         description="Collect at h.pos (2 heads x 1 position) with max_number_of_units=1: pyvene flattens "
+                     "(b,2,1,16) to (b,1,32), keeps [..., :16] and views it as (b,2,1,8): the first head, split"),
+    dict(name="llama_h_collect_head_key_output", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=0, component="head_key_output", unit="h", max_number_of_units=2,
+                     intervention_type="collect")],
+         top=dict(unit_locations={"base": [loc([1, 0], [0, 1])]}),
+         description="Collect both key/value heads of Llama head_key_output L0 (k_proj output, pre-RoPE) at every "
+                     "position, max_number_of_units=2: collected.0 is [2,2,6,16]"),
+    dict(name="llama_hpos_vanilla_subspaces_head_query_output", family="llama", models=LLAMA, form="list",
+         sources=[21],
+         reprs=[dict(layer=0, component="head_query_output", unit="h.pos", intervention_type="vanilla")],
+         top=dict(unit_locations={"sources->base": [[[loc([3], [3]), loc([1], [1])]],
+                                                    [[loc([2], [2]), loc([4], [4])]]]},
+                  subspaces=list(range(0, 8))),
+         description="Interchange dims 0..7 of one head (source head 3 -> base head 2) of Llama head_query_output "
+                     "L0 at source position 1 -> base position 4"),
+    dict(name="llama_h_zero_and_addition_two_heads", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=1, component="head_attention_value_output", unit="h", intervention_type="zero"),
+                dict(layer=1, component="head_attention_value_output", unit="h", intervention_type="addition",
+                     source_representation=vec(110, n=16))],
+         top=dict(unit_locations={"base": [loc([0], [1]), loc([2], [3])]}),
+         description="Two interventions on one site, different heads: Zero head 0/1 and Add a 16-d vector to "
+                     "head 2/3 of Llama head_attention_value_output L1"),
+    dict(name="llama_hpos_skip_head_query_output", family="llama", models=LLAMA, form="list", sources=["base"],
+         reprs=[dict(layer=0, component="head_query_output", unit="h.pos", intervention_type="skip")],
+         top=dict(unit_locations={"sources->base": [[[loc([1], [2]), loc([3], [3])]],
+                                                    [[loc([1], [2]), loc([3], [3])]]]}),
+         description="SkipIntervention at h.pos of Llama head_query_output L0: head 1/2 at position 3 of the "
+                     "q_proj output := the same head of q_proj's input (the source is the base input)"),
+    dict(name="gpt2_hpos_vanilla_constant_head_key_output", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=1, component="head_key_output", unit="h.pos", intervention_type="vanilla",
+                     source_representation=vec(111, n=16))],
+         top=dict(unit_locations={"base": [[loc([3], [0]), loc([2, 5], [1, 4])]]}),
+         description="Constant-source interchange at h.pos of GPT-2 head_key_output L1 (middle third of c_attn): "
+                     "head 3/0, positions 2,5 / 1,4 := a fixed 16-d vector"),
+    dict(name="llama_h_subtraction_head_query_output", family="llama", models=LLAMA, form="list",
+         reprs=[dict(layer=1, component="head_query_output", unit="h", intervention_type="subtraction",
+                     source_representation=vec(112, n=16, scale=0.5))],
+         top=dict(unit_locations={"base": [1, 3, 2]}),
+         description="Subtract a 16-d vector from heads 1,3,2 of Llama head_query_output L1 at every position"),
+    dict(name="gpt2_hpos_vanilla_runtime_activation", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_attention_value_output", unit="h.pos",
+                     intervention_type="vanilla")],
+         runtime_activation={0: (B, 2, 1, 16)},
+         top=dict(unit_locations={"base": [[loc([0, 1], [2, 3]), loc([3], [5])]]}),
+         description="h.pos interchange with the source activation given at run time (input "
+                     "source_representations.0, [2,2,1,16] = [batch, heads, positions, head_dim])"),
+    dict(name="gpt2_hpos_vanilla_runtime_locations", family="gpt2", models=GPT2, form="list", sources=[22],
+         reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
+         runtime_head_locations={0: ((loc([2], [0]), loc([1], [3])), (loc([2], [3]), loc([4], [2])))},
+         description="h.pos interchange at GPT-2 head_value_output L1 (last third of c_attn) with heads and "
+                     "positions given at run time: int64 inputs unit_locations.0.source.heads / .source / "
+                     ".base.heads / .base, each [batch, units]"),
     dict(name="gpt2_vanilla_whole_block_output", family="gpt2", models=GPT2, form="list", sources=[21],
          reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
          top=dict(unit_locations=None),
@@ -222,6 +307,52 @@ CASES = [
          top=dict(unit_locations=None, subspaces=list(range(8, 24))),
          description="Interchange dims 8..23 (flat-list subspaces) of GPT-2 block_output L1 on the whole tensor "
                      "('unit_locations': null)"),
+]
+
+
+
+def component_case(family, component, kind, layer, note, vector=None, sources=None, top=None):
+    """One intervention at one abstract component: each entry of a family's component map gets a recorded case."""
+    r = dict(layer=layer, component=component, unit="pos", intervention_type=kind)
+    if vector is not None:
+        r["source_representation"] = vector
+    return dict(name=f"{family}_component_{component}_{kind}", family=family, models=GPT2 if family == "gpt2" else LLAMA,
+                form="list", sources=sources, reprs=[r], top=top or {},
+                description=f"{kind} at {family} {component} L{layer}: {note}")
+
+
+CASES += [
+    component_case("gpt2", "query_output", "vanilla", 1, "first third of the fused c_attn output, source position 2 -> "
+                   "base 4", sources=[21], top=dict(unit_locations={"sources->base": [2, 4]})),
+    component_case("gpt2", "key_output", "zero", 0, "middle third of c_attn, position 3",
+                   top=dict(unit_locations={"base": 3})),
+    component_case("gpt2", "value_output", "addition", 1, "last third of c_attn, positions 1,3,5",
+                   vector=vec(120), top=dict(unit_locations={"base": [1, 3, 5]})),
+    component_case("gpt2", "attention_value_output", "vanilla", 0, "c_proj input (dynamo: only [b,s,4,16], merged)",
+                   sources=[22], top=dict(unit_locations={"sources->base": [[loc([1], [2])], [loc([3], [0])]]})),
+    component_case("gpt2", "attention_weight", "zero", 1, "attn_dropout input = the Softmax (b,h,s,s); pyvene's pos "
+                   "unit gathers axis 1, so location 2 is head 2", top=dict(unit_locations={"base": 2})),
+    component_case("gpt2", "mlp_activation", "zero", 0, "mlp.act output (256 wide), position 4",
+                   top=dict(unit_locations={"base": 4})),
+    component_case("gpt2", "mlp_input", "addition", 1, "mlp pre-hook (ln_2 output), every position",
+                   vector=vec(121, scale=0.5)),
+    component_case("gpt2", "attention_input", "subtraction", 0, "attn pre-hook (ln_1 output), position 0",
+                   vector=vec(122, scale=0.5), top=dict(unit_locations={"base": 0})),
+    component_case("llama", "query_output", "vanilla", 0, "q_proj output (pre-RoPE), source 1 -> base 3",
+                   sources=[21], top=dict(unit_locations={"sources->base": [1, 3]})),
+    component_case("llama", "key_output", "vanilla", 1, "k_proj output, 32 wide under GQA (2 kv heads of 16)",
+                   sources=[22], top=dict(unit_locations={"sources->base": [[loc([0], [5])], [loc([2], [2])]]})),
+    component_case("llama", "value_output", "zero", 0, "v_proj output (32 wide), positions 2,4,5",
+                   top=dict(unit_locations={"base": [2, 4, 5]})),
+    component_case("llama", "attention_value_output", "addition", 1, "o_proj input, position 5",
+                   vector=vec(123), top=dict(unit_locations={"base": 5})),
+    component_case("llama", "mlp_activation", "zero", 1, "act_fn output (before the up_proj product), 128 wide",
+                   top=dict(unit_locations={"base": 1})),
+    component_case("llama", "mlp_input", "vanilla", 0, "mlp pre-hook, source 4 -> base 4", sources=[21],
+                   top=dict(unit_locations={"sources->base": 4})),
+    component_case("llama", "attention_input", "zero", 1, "self_attn pre-hook, every position"),
+    component_case("llama", "block_input", "vanilla", 1, "layer pre-hook, source 0 -> base 2", sources=[22],
+                   top=dict(unit_locations={"sources->base": [0, 2]})),
 ]
 
 
@@ -300,6 +431,15 @@ def forward_args(case, schema):
             src_side[i], base_side[i] = s, b
             inputs[f"unit_locations.{i}.source"] = torch.tensor(s, dtype=torch.int64)
             inputs[f"unit_locations.{i}.base"] = torch.tensor(b, dtype=torch.int64)
+        kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
+    if case.get("runtime_head_locations"):
+        n = len(schema["representations"])
+        src_side, base_side = [None] * n, [None] * n
+        for i, ((sh, sp), (bh, bp)) in case["runtime_head_locations"].items():
+            src_side[i], base_side[i] = [sh, sp], [bh, bp]
+            for side, (h, p) in (("source", (sh, sp)), ("base", (bh, bp))):
+                inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(h, dtype=torch.int64)
+                inputs[f"unit_locations.{i}.{side}"] = torch.tensor(p, dtype=torch.int64)
         kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
     if case.get("runtime_activation"):
         g = torch.Generator().manual_seed(hash_name(case["name"]))

@@ -60,8 +60,8 @@ fn unknown_component_lists_the_nearest_paths() {
 fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
-        r#"{"representations": [{"component": "block_output", "unit": "h"}]}"#,
-        &["representations[0].unit", "unit `h` is not supported yet"],
+        r#"{"representations": [{"component": "block_output", "unit": "t"}]}"#,
+        &["representations[0].unit", "unit `t` is not supported yet"],
     );
     fails(
         "gpt2_legacy.onnx",

@@ -1,7 +1,7 @@
 //! Lowering one representation at its site into a [`Patch`].
 
 use super::builder::{Builder, attr_int, attr_tensor};
-use super::select::Selection;
+use super::heads::{self, Side, Units};
 use super::{InterventionError, noise};
 use crate::ir::{Dim, ValueType};
 use crate::ir::{Patch, Shunt};
@@ -43,20 +43,26 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let geo = Geometry::of(t.site).map_err(|m| err("component", m))?;
     let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
     let x = geo.enter(&mut b, &input);
-    let sel = Selection::build(&mut b, &rep.positions, &format!("unit_locations.{i}.base"));
+    let sel = Units::build(&mut b, (rep, i), t.site, geo.width, Side::Base);
+    let width = sel.width(geo.width);
     let s = sel.gather(&mut b, &x);
     let units = count_units(&rep.positions);
     let mut patch = Patch::new(rule(rep.kind), Some(&t.site.value));
     if rep.positions == Positions::Runtime {
         patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), i));
     }
+    patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
-        let out = collect(&mut b, &s, rep, geo.width, units, t.site)?;
+        let out = if sel.has_heads() {
+            heads::collect(&mut b, &s, rep, &sel, t.site)
+        } else {
+            collect(&mut b, &s, rep, width, units, t.site)?
+        };
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask = dims_mask(&mut b, &rep.dims, geo.width)
+    let mask = dims_mask(&mut b, &rep.dims, width)
         .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?;
     let new = match rep.kind {
         Kind::Zero => match &mask {
@@ -76,7 +82,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                     "NoiseIntervention (pyvene's fixed (1,4,d) noise) needs exactly 4 positions".into(),
                 ));
             }
-            let d = geo.width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
+            let d = width.ok_or_else(|| err("component", "the site's width is unknown".into()))?;
             if !crate::ir::is_float(elem) {
                 return Err(err(
                     "component",
@@ -100,7 +106,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
             b.op("Add", &[&s, &c], vec![])
         }
         _ => {
-            let src = source(&mut b, t, &geo, elem, units, &mut patch)?;
+            let src = source(&mut b, t, &geo, (&sel, width), elem, &mut patch)?;
             match (rep.kind, &mask) {
                 (Kind::Vanilla | Kind::Skip, Some(m)) => b.op("Where", &[m, &src, &s], vec![]),
                 (Kind::Vanilla | Kind::Skip, None) => {
@@ -160,16 +166,17 @@ fn source(
     b: &mut Builder,
     t: &Target,
     geo: &Geometry,
+    (sel, width): (&Units, Option<usize>),
     elem: i32,
-    units: Option<usize>,
     patch: &mut Patch,
 ) -> Result<String, InterventionError> {
     let rep = t.rep;
     let i = t.number;
+    let units = count_units(&rep.positions);
     match &rep.source {
         Source::Constant(v) => {
             let at = rep.field("source_representation");
-            if let Some(d) = geo.width
+            if let Some(d) = width
                 && v.len() != d
             {
                 return Err(InterventionError::new(
@@ -193,11 +200,7 @@ fn source(
         }
         Source::Runtime => {
             let name = format!("source_representations.{i}");
-            let (batch, seq) = lead_dims(t.site);
-            let k = units.map_or(seq, |k| Dim::Fixed(k as i64));
-            let w = geo.width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64));
-            let ty = ValueType { elem: Some(elem), shape: Some(vec![batch, k, w]) };
-            patch.inputs.push(ty.to_value_info(&name));
+            patch.inputs.push(sel.runtime_type(rep, t.site, elem, geo.width).to_value_info(&name));
             Ok(name)
         }
         Source::Run { positions, .. } => {
@@ -214,8 +217,9 @@ fn source(
             if *positions == Positions::Runtime {
                 patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), i));
             }
+            patch.inputs.extend(heads::inputs(rep, i, Side::Source));
             let x = geo.enter(b, sv);
-            let sel = Selection::build(b, positions, &format!("unit_locations.{i}.source"));
+            let sel = Units::build(b, (rep, i), t.site, geo.width, Side::Source);
             Ok(sel.gather(b, &x))
         }
         Source::None => unreachable!("kinds that take a source have one"),

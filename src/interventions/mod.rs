@@ -3,10 +3,12 @@
 //! sequence length.
 
 mod builder;
+mod heads;
 mod lower;
 mod noise;
 mod select;
 
+pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};
 pub use noise::pyvene_noise;
 

@@ -36,6 +36,10 @@ pub struct ComponentRule {
     /// The tensor may exist only before the heads were merged (dynamo); merge them.
     #[serde(default)]
     pub merge_heads: bool,
+    /// The component is addressed by heads (pyvene's `split_head_and_permute`), counted with
+    /// this head count.
+    #[serde(default)]
+    pub heads: Option<super::heads::HeadCount>,
 }
 
 /// How to find a module that emitted no nodes (eval-mode Dropout).
@@ -77,6 +81,10 @@ pub struct Family {
     /// Rules for node-less modules.
     #[serde(default)]
     pub nodeless: Vec<NodelessRule>,
+    /// The attention module (relative to the root, with `{layer}`) whose per-head reshapes
+    /// (`[b, s, heads, head_dim]`) give the head size of head components.
+    #[serde(default)]
+    pub attention: Option<String>,
 }
 
 const BUILTIN: &[(&str, &str)] = &[

@@ -6,12 +6,14 @@
 
 mod error;
 mod family;
+mod heads;
 mod modules;
 mod resolve;
 mod scopes;
 
 pub use error::LocateError;
 pub use family::{Family, Hook, Split, builtin as builtin_families, by_model_type};
+pub use heads::{HeadCount, Heads};
 pub use modules::{Boundary, Module, ModuleMap};
 pub use resolve::{Locator, Site, canonical, nearest, pyvene_spelling};
 pub use scopes::Exporter;

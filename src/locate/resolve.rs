@@ -28,6 +28,8 @@ pub struct Site {
     /// Resolved through a family's component map (pyvene then knows the component's width,
     /// `embed_dim`; for module paths and raw tensors it is unknown, meaning all dims).
     pub abstract_component: bool,
+    /// The component is addressed by heads: their count and size.
+    pub heads: Option<super::heads::Heads>,
 }
 
 /// Resolves components against one model.
@@ -120,8 +122,16 @@ impl Locator {
         site.split = rule.split;
         site.merge_heads = rule.merge_heads;
         site.abstract_component = true;
+        if let Some(count) = rule.heads {
+            site.heads = Some(self.heads(fam, layer, count, &site));
+        }
         site.via = format!("{component} (layer {layer}) → {}", site.via);
         Ok(site)
+    }
+
+    /// The family's root prefix (`transformer.`), empty when there is none.
+    pub(super) fn root(&self) -> &str {
+        &self.root
     }
 
     /// The number of positions the model can address, from the family's learned position table
@@ -196,6 +206,7 @@ impl Locator {
             merge_heads: false,
             via,
             abstract_component: false,
+            heads: None,
         }
     }
 

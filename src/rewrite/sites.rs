@@ -20,8 +20,9 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
     let mut out = Vec::with_capacity(plan.reps.len());
     for rep in &plan.reps {
         let at = rep.field("component");
-        let site =
+        let mut site =
             loc.resolve(&rep.component, rep.layer).map_err(|cause| RewriteError::Locate { at: at.clone(), cause })?;
+        crate::interventions::check_heads(rep, &mut site, plan.head_dim)?;
         let source_site = match (&rep.source, rep.kind) {
             (Source::Run { .. }, Kind::Skip) => Some(skip_input(loc, &site, &at)?),
             (Source::Run { .. }, _) => Some(site.clone()),
@@ -99,7 +100,7 @@ fn check_conflicts(reps: &[Rep], sites: &[Resolved]) -> Result<(), RewriteError>
     for (site, group) in by_site {
         for (x, (a, fa)) in group.iter().enumerate() {
             for (b, fb) in &group[x + 1..] {
-                if fa.positions_overlap(fb) && fa.dims_overlap(fb) {
+                if fa.positions_overlap(fb) && fa.dims_overlap(fb) && fa.heads_overlap(fb) {
                     return Err(RewriteError::Conflict {
                         first: reps[*a].at.clone(),
                         second: reps[*b].at.clone(),
@@ -113,10 +114,12 @@ fn check_conflicts(reps: &[Rep], sites: &[Resolved]) -> Result<(), RewriteError>
     Ok(())
 }
 
-/// What one writing representation touches: sorted positions per example (`None`: all) and
-/// sorted columns (`None`: all), or a column prefix.
+/// What one writing representation touches: sorted positions per example (`None`: all),
+/// sorted heads per example at head units (`None`: all) and sorted columns (`None`: all), or a
+/// column prefix.
 struct Footprint {
     rows: Option<Vec<Vec<i64>>>,
+    heads: Option<Vec<Vec<i64>>>,
     cols: Cols,
 }
 
@@ -128,28 +131,10 @@ enum Cols {
 
 impl Footprint {
     fn of(rep: &Rep) -> Result<Footprint, RewriteError> {
-        let rows = match &rep.positions {
-            Positions::Fixed(rows) => {
-                let mut sorted = Vec::with_capacity(rows.len());
-                for (e, row) in rows.iter().enumerate() {
-                    let mut r = row.clone();
-                    r.sort_unstable();
-                    if let Some(w) = r.windows(2).find(|w| w[0] == w[1]) {
-                        return Err(crate::interventions::InterventionError::new(
-                            format!("unit_locations (base side of {}, example {e})", rep.at),
-                            format!(
-                                "position {} is listed twice; {} would write it twice in an undefined order",
-                                w[0],
-                                rep.kind.class()
-                            ),
-                        )
-                        .into());
-                    }
-                    sorted.push(r);
-                }
-                Some(sorted)
-            }
-            _ => None,
+        let rows = sorted_rows(rep, &rep.positions, "position")?;
+        let heads = match &rep.heads {
+            Some(h) => sorted_rows(rep, &h.base, "head")?,
+            None => None,
         };
         let cols = match &rep.dims {
             Dims::Shared(c) => {
@@ -161,12 +146,15 @@ impl Footprint {
             Dims::Prefix(Some(n)) => Cols::Prefix(*n),
             _ => Cols::All,
         };
-        Ok(Footprint { rows, cols })
+        Ok(Footprint { rows, heads, cols })
     }
 
     fn positions_overlap(&self, other: &Footprint) -> bool {
-        let (Some(x), Some(y)) = (&self.rows, &other.rows) else { return true };
-        (0..x.len().max(y.len())).any(|r| sorted_meet(&x[r.min(x.len() - 1)], &y[r.min(y.len() - 1)]))
+        rows_meet(&self.rows, &other.rows)
+    }
+
+    fn heads_overlap(&self, other: &Footprint) -> bool {
+        rows_meet(&self.heads, &other.heads)
     }
 
     fn dims_overlap(&self, other: &Footprint) -> bool {
@@ -177,6 +165,36 @@ impl Footprint {
             _ => true,
         }
     }
+}
+
+/// Each example's units sorted; a unit listed twice in one example is an error, since a write
+/// would set it twice in an undefined order.
+fn sorted_rows(rep: &Rep, p: &Positions, unit: &str) -> Result<Option<Vec<Vec<i64>>>, RewriteError> {
+    let Positions::Fixed(rows) = p else { return Ok(None) };
+    let mut sorted = Vec::with_capacity(rows.len());
+    for (e, row) in rows.iter().enumerate() {
+        let mut r = row.clone();
+        r.sort_unstable();
+        if let Some(w) = r.windows(2).find(|w| w[0] == w[1]) {
+            return Err(crate::interventions::InterventionError::new(
+                format!("unit_locations (base side of {}, example {e})", rep.at),
+                format!(
+                    "{unit} {} is listed twice; {} would write it twice in an undefined order",
+                    w[0],
+                    rep.kind.class()
+                ),
+            )
+            .into());
+        }
+        sorted.push(r);
+    }
+    Ok(Some(sorted))
+}
+
+/// Whether two per-example unit lists (`None`: all units) can share a unit in some example.
+fn rows_meet(x: &Option<Vec<Vec<i64>>>, y: &Option<Vec<Vec<i64>>>) -> bool {
+    let (Some(x), Some(y)) = (x, y) else { return true };
+    (0..x.len().max(y.len())).any(|r| sorted_meet(&x[r.min(x.len() - 1)], &y[r.min(y.len() - 1)]))
 }
 
 /// Whether two sorted lists share an element.

@@ -39,6 +39,8 @@ struct Positions {
     input: String,
     length: Option<Length>,
     batch: Option<(String, usize)>,
+    /// What the values index: `positions`, or `heads` (recorded as `"units"`).
+    units: String,
 }
 
 /// An initializer `table` that a Gather reads with indices taken from `input`.
@@ -182,6 +184,7 @@ fn recorded_positions(v: &serde_json::Value) -> Vec<Positions> {
                 .get("length")
                 .and_then(|l| l.as_u64().map(Length::Fixed).or_else(|| axis_of(l).map(|(n, a)| Length::Axis(n, a)))),
             batch: b.get("batch").and_then(axis_of),
+            units: b.get("units").and_then(|u| u.as_str()).unwrap_or("positions").to_string(),
         })
         .collect()
 }
@@ -229,7 +232,7 @@ fn check_positions<'a>(
         )));
     }
     let (limit, what) = match &p.length {
-        Some(Length::Fixed(n)) => (Some(*n), format!("the site has {n} positions")),
+        Some(Length::Fixed(n)) => (Some(*n), format!("the site has {n} {}", p.units)),
         Some(Length::Axis(carrier, axis)) => match get(carrier).and_then(|c| c.shape.get(*axis)) {
             Some(&n) => (Some(n as u64), format!("the sequence length of `{}`", escape(carrier))),
             None => (None, String::new()),
@@ -241,8 +244,8 @@ fn check_positions<'a>(
         let out = v < 0 || limit.is_some_and(|n| v as u64 >= n);
         if out {
             let range = match limit {
-                Some(n) => format!("positions must be in [0, {n}), {what}"),
-                None => "positions must be 0 or more".into(),
+                Some(n) => format!("{} must be in [0, {n}), {what}", p.units),
+                None => format!("{} must be 0 or more", p.units),
             };
             return Err(RuntimeError::InputValue(format!(
                 "{} = {v} is out of range: {range}",

@@ -105,7 +105,8 @@ fn per_intervention(x: &At, n: usize) -> Result<Vec<Positions>, SchemaError> {
     items.iter().map(batch_rows).collect()
 }
 
-fn batch_rows(x: &At) -> Result<Positions, SchemaError> {
+/// One intervention's `[batch][units]` rows (`null`: the whole tensor).
+pub(super) fn batch_rows(x: &At) -> Result<Positions, SchemaError> {
     if x.v.is_null() {
         return Ok(Positions::All);
     }

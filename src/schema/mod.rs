@@ -6,6 +6,7 @@
 //! `forward()` formats and a `"weights"` safetensors file. Errors name the JSON path.
 
 mod error;
+mod heads;
 mod json;
 mod locations;
 mod parse;
@@ -14,6 +15,7 @@ mod torch_bin;
 mod weights;
 
 pub use error::SchemaError;
+pub use heads::{HeadSel, Unit};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 pub use plan::{MAX_COLUMNS, MAX_UNITS};
 /// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.

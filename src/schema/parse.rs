@@ -1,6 +1,7 @@
 //! Raw JSON (any of the accepted forms) to a validated [`Plan`].
 
 use super::SchemaError;
+use super::heads;
 use super::json::At;
 use super::locations::{self, Locs};
 use super::plan::{Dims, Kind, MAX_COLUMNS, MAX_UNITS, Plan, Positions, Rep, Source};
@@ -28,7 +29,7 @@ const FIELDS: [&str; 14] = [
 ];
 
 /// Top-level keys of a schema, which a single-representation document also carries.
-const TOP: [&str; 11] = [
+const TOP: [&str; 12] = [
     "representations",
     "unit_locations",
     "subspaces",
@@ -40,6 +41,7 @@ const TOP: [&str; 11] = [
     "intervention_constant_sources",
     "sorted_keys",
     "transformers_version",
+    "head_dim",
 ];
 
 /// Keys a representation dict may carry.
@@ -142,7 +144,8 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         }
     }
     let weights = Weights::load(&root, dir)?;
-    let locs = locations::unit_locations(&root, n)?;
+    let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
+    let (locs, head_locs) = heads::split_locations(&root, &units)?;
     let subspaces = locations::subspaces(&root, n)?;
     let types = root.get("intervention_types");
     let dims = root.get("intervention_dimensions");
@@ -155,7 +158,6 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             Some(c) => c.str()?.to_string(),
             None => "block_output".to_string(),
         };
-        check_unit(raw)?;
         for key in ["intervention_link_key", "moe_key"] {
             if let Some(k) = raw.get(key) {
                 return Err(k.err(format!("`{key}` is not supported yet")));
@@ -170,7 +172,8 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         let dims = select_dims(&raw.at, subspaces[i].clone(), partition, idim)?;
         let loc = locs.as_ref().map(|l| l[i].clone());
         let constant = constant_source(raw, &weights, i, kind)?;
-        let (positions, source) = sources(raw, kind, loc, constant)?;
+        let (mut positions, mut source) = sources(raw, kind, loc, constant)?;
+        let heads = heads::selection(units[i], head_locs[i].clone(), &mut positions, &mut source);
         if let Source::Run { .. } = source {
             keyed.push((i, raw.get("group_key").map(At::int).transpose()?));
         }
@@ -184,11 +187,14 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             positions,
             dims,
             source,
+            unit: units[i],
+            heads,
         });
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
-    Ok(Plan { model_type, reps, groups, json: doc.clone() })
+    let head_dim = root.get("head_dim").map(|d| d.index()).transpose()?;
+    Ok(Plan { model_type, reps, groups, head_dim, json: doc.clone() })
 }
 
 fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {
@@ -229,15 +235,6 @@ fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {
             }
         })
         .collect()
-}
-
-fn check_unit(raw: &RawRep) -> Result<(), SchemaError> {
-    let Some(u) = raw.get("unit") else { return Ok(()) };
-    match u.str()? {
-        "pos" => Ok(()),
-        other @ ("h" | "h.pos" | "t") => Err(u.err(format!("unit `{other}` is not supported yet; supported: pos"))),
-        other => Err(u.err(format!("unknown unit `{other}`; pyvene's units are pos, h, h.pos, t"))),
-    }
 }
 
 fn kind_of(raw: &RawRep, types: Option<&At>, i: usize) -> Result<Kind, SchemaError> {

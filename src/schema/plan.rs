@@ -108,6 +108,10 @@ pub struct Rep {
     pub dims: Dims,
     /// The source.
     pub source: Source,
+    /// The unit (`pos`, `h`, `h.pos`).
+    pub unit: super::heads::Unit,
+    /// At head units, which heads (positions then address the sequence axis).
+    pub heads: Option<super::heads::HeadSel>,
 }
 
 impl Rep {
@@ -126,6 +130,9 @@ pub struct Plan {
     pub reps: Vec<Rep>,
     /// Number of source groups (source inputs `source.<g>.*`).
     pub groups: usize,
+    /// The size of one attention head, when the schema states it (pvc's top-level `head_dim`,
+    /// for graphs that do not show their heads).
+    pub head_dim: Option<usize>,
     /// The schema as given, recorded in the patched model's metadata.
     pub json: serde_json::Value,
 }

@@ -51,6 +51,12 @@ fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
                 bound(g, &site.ty.shape, Some(cx.numbering.groups + *group)),
             );
         }
+        for (name, heads, group) in crate::interventions::runtime_heads(rep, i, &resolved.site) {
+            let mut b = bound(g, &resolved.site.ty.shape, group.map(|gr| cx.numbering.groups + gr));
+            b["length"] = json!(heads);
+            b["units"] = json!("heads");
+            out.insert(name, b);
+        }
     }
     out
 }
