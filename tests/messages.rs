@@ -57,19 +57,7 @@ fn onnx_runtime_errors_are_one_line() {
     let Some(lib) = util::ort_lib() else { return };
     let dir = util::tempdir();
     let model = dir.path().join("strange.onnx");
-    edited("mlp_legacy.onnx", &model, |m| {
-        let g = m.graph.as_mut().unwrap();
-        let x = g.input[0].name.clone().unwrap();
-        g.node.push(pb::NodeProto {
-            input: vec![x],
-            output: vec!["strange".into()],
-            op_type: Some("NoSuchOp".into()),
-            domain: Some("com.example".into()),
-            ..Default::default()
-        });
-        g.output.push(pb::ValueInfoProto { name: Some("strange".into()), ..Default::default() });
-        m.opset_import.push(pb::OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) });
-    });
+    util::unloadable_model(&model);
     let (code, err) = run(&[
         "run",
         model.to_str().unwrap(),

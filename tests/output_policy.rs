@@ -250,31 +250,12 @@ fn another_models_data_file_is_never_replaced() {
     assert_eq!(listing(&same), ["model.onnx.data", "other.onnx", "patched.onnx"]);
 }
 
-/// `mlp_legacy` plus a node of an operator no runtime has, feeding a graph output: pvc rewrites
-/// it, tract refuses it.
-fn unloadable_model(path: &Path) {
-    let mut m = pvc::onnx::decode_model(&std::fs::read(util::model("mlp_legacy.onnx")).unwrap(), path).unwrap();
-    let g = m.graph.as_mut().unwrap();
-    let x = g.input[0].name.clone().unwrap();
-    g.node.push(pb::NodeProto {
-        input: vec![x],
-        output: vec!["strange".into()],
-        name: Some("strange".into()),
-        op_type: Some("NoSuchOp".into()),
-        domain: Some("com.example".into()),
-        ..Default::default()
-    });
-    g.output.push(pb::ValueInfoProto { name: Some("strange".into()), ..Default::default() });
-    m.opset_import.push(pb::OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) });
-    std::fs::write(path, encode_model(&m)).unwrap();
-}
-
 #[test]
 fn a_refused_check_keeps_the_previous_output_and_leaves_nothing() {
     let dir = util::tempdir();
     let d = dir.path();
     let bad = d.join("bad.onnx");
-    unloadable_model(&bad);
+    util::unloadable_model(&bad);
     let schema = d.join("empty.json");
     std::fs::write(&schema, EMPTY).unwrap();
     let precious = d.join("precious.onnx");

@@ -133,3 +133,22 @@ pub fn cast(t: &Tensor, to: pvc::runtime::DType) -> Tensor {
     };
     Tensor::new(to, t.shape.clone(), bytes).expect("same element count")
 }
+
+/// `mlp_legacy` plus a node of an operator no runtime has, feeding a graph output: pvc rewrites
+/// it, tract refuses it.
+pub fn unloadable_model(path: &Path) {
+    let mut m = pvc::onnx::decode_model(&std::fs::read(model("mlp_legacy.onnx")).unwrap(), path).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let x = g.input[0].name.clone().unwrap();
+    g.node.push(pvc::onnx::pb::NodeProto {
+        input: vec![x],
+        output: vec!["strange".into()],
+        name: Some("strange".into()),
+        op_type: Some("NoSuchOp".into()),
+        domain: Some("com.example".into()),
+        ..Default::default()
+    });
+    g.output.push(pvc::onnx::pb::ValueInfoProto { name: Some("strange".into()), ..Default::default() });
+    m.opset_import.push(pvc::onnx::pb::OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) });
+    std::fs::write(path, pvc::onnx::encode_model(&m)).unwrap();
+}
