@@ -209,10 +209,11 @@ fn owner_of(dir: &Path, location: &Path) -> Option<PathBuf> {
         .collect();
     models.sort();
     models.into_iter().take(64).find(|p| {
-        let Ok(bytes) = fsio::read_input(p, 64 << 20) else { return false };
-        let Ok(m) = super::decode_model(&bytes, p) else { return false };
-        let Ok(refs) = super::external_refs(&m, p) else { return false };
-        refs.iter().any(|r| normalize(&r.location) == location)
+        if std::fs::metadata(p).map_or(true, |m| m.len() > 64 << 20) {
+            return false;
+        }
+        let Ok(m) = super::ModelFile::load(p) else { return false };
+        m.external.iter().any(|r| normalize(&r.location) == location)
     })
 }
 
