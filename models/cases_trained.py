@@ -205,14 +205,15 @@ def forward_kwargs(case, call):
         t = lm_input_ids(s)
         inputs[f"source.{g}.input_ids"] = t
         srcs.append({"input_ids": t})
-    kwargs["sources"] = srcs
+    if srcs:
+        kwargs["sources"] = srcs
     kwargs["unit_locations"] = call.get("unit_locations")
     if "subspaces" in call:
         kwargs["subspaces"] = call["subspaces"]
     return kwargs, inputs
 
 
-def make_case(out_root, case, models):
+def make_case(out_root, case, models, build=build):
     model = models[case["family"]]
     d = os.path.join(out_root, "cases", case["name"])
     shutil.rmtree(d, ignore_errors=True)

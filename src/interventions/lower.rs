@@ -110,7 +110,8 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
             b.op("Add", &[&s, &c], vec![])
         }
         k if k.is_trained() => {
-            let src = source(&mut b, t, &geo, (&sel, width), elem, &mut patch)?;
+            let src =
+                if k.takes_source() { source(&mut b, t, &geo, (&sel, width), elem, &mut patch)? } else { s.clone() };
             let seq = match t.site.ty.shape.as_deref() {
                 Some([_, Dim::Fixed(s), ..]) => usize::try_from(*s).ok(),
                 _ => None,
@@ -164,6 +165,12 @@ fn rule(kind: Kind) -> &'static str {
         Kind::PcaRotatedSpace => "pca-rotated-space",
         Kind::Autoencoder => "autoencoder",
         Kind::JumpReluAutoencoder => "jump-relu-autoencoder",
+        Kind::Loreft => "loreft",
+        Kind::Noreft => "noreft",
+        Kind::Consreft => "consreft",
+        Kind::Direft => "direft",
+        Kind::Lobireft => "lobireft",
+        Kind::Nodireft => "nodireft",
     }
 }
 

@@ -41,6 +41,18 @@ pub enum Kind {
     Autoencoder,
     /// Interchange latents of a JumpReLU sparse autoencoder.
     JumpReluAutoencoder,
+    /// pyreft's LoReFT: `h + (hWᵀ + b − hR) Rᵀ`.
+    Loreft,
+    /// pyreft's NoReFT: `h + (hWᵀ + b − (hW₂ᵀ + b₂)) W₂`.
+    Noreft,
+    /// pyreft's ConsReFT: `h + (b − hR) Rᵀ`.
+    Consreft,
+    /// pyreft's DiReFT: `h + (hWᵀ + b) Rᵀ`.
+    Direft,
+    /// pyreft's LobiReFT: `h + b Rᵀ`.
+    Lobireft,
+    /// pyreft's NodiReFT: `h + (hWᵀ + b) W₂`.
+    Nodireft,
 }
 
 impl Kind {
@@ -62,11 +74,17 @@ impl Kind {
             Kind::PcaRotatedSpace => "PCARotatedSpaceIntervention",
             Kind::Autoencoder => "AutoencoderIntervention",
             Kind::JumpReluAutoencoder => "JumpReLUAutoencoderIntervention",
+            Kind::Loreft => "LoreftIntervention",
+            Kind::Noreft => "NoreftIntervention",
+            Kind::Consreft => "ConsreftIntervention",
+            Kind::Direft => "DireftIntervention",
+            Kind::Lobireft => "LobireftIntervention",
+            Kind::Nodireft => "NodireftIntervention",
         }
     }
 
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Zero,
         Kind::Vanilla,
         Kind::Addition,
@@ -82,7 +100,18 @@ impl Kind {
         Kind::PcaRotatedSpace,
         Kind::Autoencoder,
         Kind::JumpReluAutoencoder,
+        Kind::Loreft,
+        Kind::Noreft,
+        Kind::Consreft,
+        Kind::Direft,
+        Kind::Lobireft,
+        Kind::Nodireft,
     ];
+
+    /// Whether the kind is one of pyreft's (source-less, `keep_last_dim`).
+    pub fn is_reft(self) -> bool {
+        matches!(self, Kind::Loreft | Kind::Noreft | Kind::Consreft | Kind::Direft | Kind::Lobireft | Kind::Nodireft)
+    }
 
     /// Whether the kind carries weights of its own ([`Trained`]).
     pub fn is_trained(self) -> bool {
@@ -95,12 +124,13 @@ impl Kind {
     /// Whether pyvene flattens the gathered units into one vector before calling the
     /// intervention (`do_intervention`): every kind that is neither Localist nor `keep_last_dim`.
     pub fn flattens(self) -> bool {
-        self.is_trained() && !matches!(self, Kind::SigmoidMask | Kind::JumpReluAutoencoder)
+        self.is_trained() && !matches!(self, Kind::SigmoidMask | Kind::JumpReluAutoencoder) && !self.is_reft()
     }
 
     /// Whether the kind reads a source at all.
     pub fn takes_source(self) -> bool {
-        matches!(self, Kind::Vanilla | Kind::Addition | Kind::Subtraction | Kind::Skip) || self.is_trained()
+        matches!(self, Kind::Vanilla | Kind::Addition | Kind::Subtraction | Kind::Skip)
+            || (self.is_trained() && !self.is_reft())
     }
 }
 

@@ -73,6 +73,18 @@ pub enum Trained {
         /// `b_dec` (n).
         b_dec: Vec<f64>,
     },
+    /// pyreft's family, `h + (f(h) − g(h)) P`: `f(h) = act(hWᵀ + b)` (or the constant `b`),
+    /// `g(h) = hR` (or `hW₂ᵀ + b₂`, or nothing), `P = Rᵀ` (or `W₂`). `project` is `R` (n × r) or
+    /// `W₂ᵀ` (n × r); `source` is (`W` (r × n), `b` (r)) with `W` absent for a constant `b`.
+    Reft {
+        /// `R`, or `W₂ᵀ` for the NoReFT pair.
+        project: Mat,
+        /// The learned source: `W` (r × n, torch Linear) when it reads `h`, and `b`.
+        source: (Option<Mat>, Vec<f64>),
+        /// What is subtracted from the learned source in the low-rank space: `hR`
+        /// (`Some(None)`), `hW₂ᵀ + b₂` (`Some(Some(b₂))`), or nothing (`None`).
+        minus: Option<Option<Vec<f64>>>,
+    },
 }
 
 impl Trained {
@@ -85,6 +97,7 @@ impl Trained {
             Trained::Pca { c, .. } => c.cols,
             Trained::Autoencoder { enc_w, .. } => enc_w.cols,
             Trained::JumpRelu { w_enc, .. } => w_enc.rows,
+            Trained::Reft { project, .. } => project.rows,
         }
     }
 
@@ -96,6 +109,7 @@ impl Trained {
             Trained::Pca { .. } => "pca_components",
             Trained::Autoencoder { .. } => "autoencoder.encoder.0.weight",
             Trained::JumpRelu { .. } => "W_enc",
+            Trained::Reft { .. } => "rotate_layer",
         }
     }
 
@@ -108,6 +122,7 @@ impl Trained {
             Trained::Pca { c, .. } => c.rows,
             Trained::Autoencoder { enc_w, .. } => enc_w.rows,
             Trained::JumpRelu { w_enc, .. } => w_enc.cols,
+            Trained::Reft { project, .. } => project.cols,
         }
     }
 }
@@ -178,6 +193,24 @@ pub fn read(
                 w_enc,
             }
         }
+        Kind::Loreft | Kind::Direft | Kind::Consreft | Kind::Lobireft => {
+            let project = p.rotation(map)?;
+            let (n, r) = (project.rows, project.cols);
+            let source = p.learned_source(n, r)?;
+            let minus = matches!(kind, Kind::Loreft | Kind::Consreft).then_some(None);
+            Trained::Reft { project, source, minus }
+        }
+        Kind::Noreft | Kind::Nodireft => {
+            let w2 = p.matrix("proj_layer.weight", None)?;
+            let (r, n) = (w2.rows, w2.cols);
+            let source = p.learned_source(n, r)?;
+            let minus = match (kind, w.tensor(i, "proj_layer.bias")) {
+                (Kind::Nodireft, _) => None,
+                (_, Some(_)) => Some(Some(p.vector("proj_layer.bias", r)?)),
+                (_, None) => Some(None),
+            };
+            Trained::Reft { project: w2.t(), source, minus }
+        }
         _ => unreachable!("only trained kinds have weights"),
     })
 }
@@ -247,13 +280,28 @@ impl Params<'_> {
         Ok(Mat::new(r, c, v.iter().map(|x| f64::from(*x)).collect()))
     }
 
+    /// pyreft's learned source: a Linear (`learned_source.weight`/`.bias`, or LoReFT's own
+    /// `weight`/`bias`) or a constant vector (`learned_source`).
+    fn learned_source(&self, n: usize, r: usize) -> Result<(Option<Mat>, Vec<f64>), SchemaError> {
+        if matches!(self.kind, Kind::Consreft | Kind::Lobireft) {
+            return Ok((None, self.vector("learned_source", r)?));
+        }
+        let prefix = if self.kind == Kind::Loreft { "" } else { "learned_source." };
+        let w = self.matrix(&format!("{prefix}weight"), Some((r, n)))?;
+        Ok((Some(w), self.vector(&format!("{prefix}bias"), r)?))
+    }
+
     /// `rotate_layer`'s weight: the parametrization's `original` (and `0.base`) made concrete,
     /// or a plain `rotate_layer.weight`.
     fn rotation(&self, map: Option<OrthMap>) -> Result<Mat, SchemaError> {
         const ORIGINAL: &str = "rotate_layer.parametrizations.weight.original";
         const BASE: &str = "rotate_layer.parametrizations.weight.0.base";
-        if self.w.tensor(self.i, ORIGINAL).is_none() && self.w.tensor(self.i, "rotate_layer.weight").is_some() {
-            return self.matrix("rotate_layer.weight", None);
+        if self.w.tensor(self.i, ORIGINAL).is_none() {
+            for plain in ["rotate_layer.weight", "rotate_layer"] {
+                if self.w.tensor(self.i, plain).is_some() {
+                    return self.matrix(plain, None);
+                }
+            }
         }
         let x = self.matrix(ORIGINAL, None)?;
         let long = x.rows.max(x.cols);

@@ -5,6 +5,7 @@
 
 mod autoencoder;
 mod mask;
+mod reft;
 mod rotated;
 
 use super::builder::Builder;
@@ -83,5 +84,6 @@ pub fn apply(b: &mut Builder, t: &Trained, io: &Io) -> Result<String, String> {
         Trained::JumpRelu { w_enc, w_dec, threshold, b_enc, b_dec } => {
             autoencoder::jump_relu(b, (w_enc, b_enc, threshold), (w_dec, b_dec), io)
         }
+        Trained::Reft { project, source, minus } => reft::reft(b, project, source, minus, io),
     }
 }
