@@ -172,7 +172,41 @@ CASES = [
          set=weights_jumprelu, call=dict(unit_locations={"sources->base": [[same(1)], [same(3)]]}, subspaces=[[[2, 5, 9, 17], [2, 5, 9, 17]]]),
          sources=[21],
          description="JumpReLU SAE (24 latents) on GPT-2 head 3 <- source head 1 (unit h), latents 2,5,9,17"),
+    dict(name="llama_saelens_jumprelu", family="llama", models=LLAMA, cls=pv.JumpReLUAutoencoderIntervention,
+         repr=dict(layer=1, component="block_output", unit="pos", low_rank_dimension=48), set=weights_jumprelu,
+         call=dict(unit_locations=pair(same(2), same(2)), subspaces=[[[0, 5, 9, 30], [0, 5, 9, 30]]]), sources=[22],
+         sae="jumprelu",
+         description="A SAELens-style JumpReLU SAE directory (cfg.json + sae_weights.safetensors, 48 features) as "
+                     "the weights of JumpReLUAutoencoderIntervention at Llama block_output L1; features 0,5,9,30 "
+                     "from the source"),
+    dict(name="gpt2_saelens_relu", family="gpt2", models=GPT2, cls=pv.AutoencoderIntervention,
+         repr=dict(layer=0, component="block_output", unit="pos", latent_dim=32), set=weights_autoencoder,
+         interchange_dim=[1, 4, 17], call=dict(unit_locations=pair(same(3), same(1))), sources=[21], sae="standard",
+         description="A SAELens-style standard (ReLU, apply_b_dec_to_input) SAE directory as the weights of "
+                     "AutoencoderIntervention at GPT-2 block_output L0; features 1,4,17 from the source"),
 ]
+
+
+def write_saelens(d, it, arch, hook):
+    """The intervention's weights as SAELens keeps an SAE: cfg.json + sae_weights.safetensors."""
+    os.makedirs(d)
+    if arch == "jumprelu":
+        t = {k: C.to_np(getattr(it, k)) for k in ("W_enc", "W_dec", "b_enc", "b_dec", "threshold")}
+    else:
+        enc, dec = it.autoencoder.encoder[0], it.autoencoder.decoder[0]
+        t = {"W_enc": C.to_np(enc.weight.T.contiguous()), "W_dec": C.to_np(dec.weight.T.contiguous()),
+             "b_enc": C.to_np(enc.bias), "b_dec": C.to_np(dec.bias)}
+    n, r = t["W_enc"].shape
+    save_file(t, os.path.join(d, "sae_weights.safetensors"))
+    C.write_json(os.path.join(d, "cfg.json"), {"architecture": arch, "d_in": int(n), "d_sae": int(r), "dtype": "float32",
+                                               "apply_b_dec_to_input": arch == "standard", "hook_name": hook})
+
+
+def sae_schema(case):
+    r = dict(case["repr"], intervention_type=case["cls"].__name__, sae="sae")
+    if case.get("interchange_dim") is not None:
+        r["interchange_dim"] = case["interchange_dim"]
+    return {"model_type": case["family"], "representations": [r], **case["call"]}
 
 
 def key_of(pv_model):
@@ -219,13 +253,23 @@ def make_case(out_root, case, models, build=build):
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     call = json.loads(json.dumps(case["call"]))
+    torch.manual_seed(C.hash_name(case["name"]))  # each case alone: the same bytes whichever cases run
     pv_model = build(case, model)
     kwargs, inputs = forward_kwargs(case, call)
     expected = C.run_pyvene(pv_model, kwargs, case["family"])
     save_dir = os.path.join(d, "pyvene_save")
-    pv_model.save(save_dir)
     it = pv_model.interventions[key_of(pv_model)]
-    if case.get("pca"):  # pyvene's save writes no .bin for a non-trainable intervention
+    schema = "pyvene_save"
+    if case.get("sae"):
+        write_saelens(os.path.join(d, "sae"), it, case["sae"], f"blocks.{case['repr']['layer']}.hook_resid_post")
+        C.write_json(os.path.join(d, "schema.json"), sae_schema(case))
+        schema, call = "schema.json", {}
+        reload = "not saved by pyvene: the schema names the SAE directory"
+    else:
+        pv_model.save(save_dir)
+    if case.get("sae"):
+        pass
+    elif case.get("pca"):  # pyvene's save writes no .bin for a non-trainable intervention
         save_file({f"0.{k}": C.to_np(v) for k, v in it.state_dict().items() if k.startswith("pca_")},
                   os.path.join(save_dir, "weights.safetensors"))
         call["weights"] = "weights.safetensors"
@@ -241,7 +285,7 @@ def make_case(out_root, case, models, build=build):
     save_file(expected, os.path.join(d, "expected.safetensors"))
     changed = float(np.abs(expected["logits"] - models["_plain"][case["family"]]).max())
     C.write_json(os.path.join(d, "case.json"), {
-        "models": case["models"], "schema": "pyvene_save", "call": call, "inputs": "inputs.safetensors",
+        "models": case["models"], "schema": schema, "call": call, "inputs": "inputs.safetensors",
         "expected": "expected.safetensors", "original": False, "reload_diff": reload,
         "effect": round(changed, 4), "description": case["description"]})
     return f"max|intervened - plain|={changed:.3g} reload={reload}"
@@ -266,6 +310,7 @@ def make_orthogonal_ref(out_root):
     """models/orthogonal.ref.safetensors: torch's weight for each orthogonal map (matrix_exp, cayley, householder),
     square and tall, with trivialization (a random base) and without, from a random `original`; pvc's f64
     materialization is tested against it."""
+    torch.manual_seed(7)  # Linear init and the trivialization's completion of tall bases draw from it
     g = torch.Generator().manual_seed(7)
     out = {}
     for map_ in ("matrix_exp", "cayley", "householder"):

@@ -59,12 +59,22 @@ fn call(case: &str) -> serde_json::Value {
 
 /// `pvc rewrite MODEL DIR` with the case's call-time locations; (exit code, stderr, output).
 fn rewrite(dir: &Path, case: &str, out_dir: &Path) -> (i32, String, PathBuf) {
+    rewrite_with(dir, case, out_dir)
+}
+
+/// [`rewrite`] on the case's first model, with its call-time locations and subspaces.
+fn rewrite_with(dir: &Path, case: &str, out_dir: &Path) -> (i32, String, PathBuf) {
     let out = out_dir.join("out.onnx");
-    let o = util::pvc()
-        .args(["rewrite", util::model("gpt2_legacy.onnx").to_str().unwrap(), dir.to_str().unwrap()])
-        .args(["-o", out.to_str().unwrap(), "--unit-locations", &call(case)["unit_locations"].to_string()])
-        .output()
-        .unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(util::model(case).join("case.json")).unwrap()).unwrap();
+    let model = util::model(meta["models"][0].as_str().unwrap());
+    let mut cmd = util::pvc();
+    cmd.args(["rewrite", model.to_str().unwrap(), dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    cmd.args(["--unit-locations", &call(case)["unit_locations"].to_string()]);
+    if let Some(s) = call(case).get("subspaces") {
+        cmd.args(["--subspaces", &s.to_string()]);
+    }
+    let o = cmd.output().unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned(), out)
 }
 
@@ -157,4 +167,72 @@ fn a_bin_whose_pickle_calls_os_system_is_refused_and_nothing_runs() {
     std::fs::write(&bin, zout.finish().unwrap().into_inner()).unwrap();
     fails(dir.path(), &["refusing to call `os.system`"]);
     assert!(!marker.exists(), "the pickle's command must never run");
+}
+
+/// `pvc export-weights DIR` writes the directory's tensors as `<i>.<param>` (R in place of its
+/// parametrization); the config plus that file rewrites to the same model as the directory.
+#[test]
+fn exported_weights_rewrite_to_the_same_model_as_the_save_directory() {
+    use prost::Message;
+    for case in
+        [DAS, "cases/gpt2_lowrank_mlp_output", "cases/gpt2_boundless_block_output", "cases/gpt2_loreft_block_output"]
+    {
+        let tmp = util::tempdir();
+        let weights = tmp.path().join("w.safetensors");
+        let save = util::model(case).join("pyvene_save");
+        let o = util::pvc()
+            .args(["export-weights", save.to_str().unwrap(), "-o", weights.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{case}: {}", String::from_utf8_lossy(&o.stderr));
+        let names: Vec<String> = util::tensors(&weights).into_iter().map(|(n, _)| n).collect();
+        assert!(names.iter().all(|n| n.starts_with("0.") && !n.contains("parametrizations")), "{case}: {names:?}");
+        let plain = tmp.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(save.join("config.json")).unwrap()).unwrap();
+        cfg["weights"] = serde_json::json!("w.safetensors");
+        std::fs::write(plain.join("config.json"), cfg.to_string()).unwrap();
+        std::fs::rename(&weights, plain.join("w.safetensors")).unwrap();
+        let models: Vec<Vec<u8>> = [save, plain]
+            .iter()
+            .map(|dir| {
+                let (code, err, out) = rewrite_with(dir, case, tmp.path());
+                assert_eq!(code, 0, "{case}: {err}");
+                let mut m = pvc::onnx::pb::ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
+                m.metadata_props.retain(|p| p.key.as_deref() != Some("pvc.schema"));
+                std::fs::remove_file(out).unwrap();
+                m.encode_to_vec()
+            })
+            .collect();
+        assert!(models[0] == models[1], "{case}: the two rewrites differ");
+    }
+}
+
+/// A SAELens directory whose architecture the intervention does not compute is refused.
+#[test]
+fn an_sae_of_another_architecture_is_refused() {
+    let src = util::model("cases/gpt2_saelens_relu");
+    let tmp = util::tempdir();
+    let sae = tmp.path().join("sae");
+    std::fs::create_dir(&sae).unwrap();
+    std::fs::copy(src.join("sae/sae_weights.safetensors"), sae.join("sae_weights.safetensors")).unwrap();
+    let cfg = std::fs::read_to_string(src.join("sae/cfg.json")).unwrap().replace("\"standard\"", "\"jumprelu\"");
+    std::fs::write(sae.join("cfg.json"), cfg).unwrap();
+    std::fs::copy(src.join("schema.json"), tmp.path().join("schema.json")).unwrap();
+    let out = tmp.path().join("out.onnx");
+    let o = util::pvc()
+        .args([
+            "rewrite",
+            util::model("gpt2_legacy.onnx").to_str().unwrap(),
+            tmp.path().join("schema.json").to_str().unwrap(),
+        ])
+        .args(["-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("representations[0].sae") && err.contains("holds a `jumprelu` SAE"), "{err}");
+    assert!(!out.exists());
 }

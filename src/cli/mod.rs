@@ -1,5 +1,6 @@
 //! Subcommands: each has an `Args` struct and an `exec`.
 
+mod export_weights;
 mod inspect;
 mod rewrite;
 mod run;
@@ -22,6 +23,9 @@ enum Command {
     Rewrite(rewrite::Args),
     /// Run a model with tract (default) or ONNX Runtime.
     Run(run::Args),
+    /// Write a schema's (a pyvene save directory's) weights as one safetensors file in the
+    /// schema's `<i>.<param>` naming.
+    ExportWeights(export_weights::Args),
 }
 
 /// Runs the parsed command.
@@ -30,5 +34,6 @@ pub fn exec(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::exec(a),
         Command::Rewrite(a) => rewrite::exec(a),
         Command::Run(a) => run::exec(a),
+        Command::ExportWeights(a) => export_weights::exec(a),
     }
 }

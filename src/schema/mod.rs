@@ -6,12 +6,14 @@
 //! `forward()` formats and a `"weights"` safetensors file. Errors name the JSON path.
 
 mod error;
+mod export;
 mod heads;
 mod json;
 mod locations;
 mod orthogonal;
 mod parse;
 mod plan;
+mod saelens;
 mod torch_bin;
 mod trained;
 mod weights;

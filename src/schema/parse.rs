@@ -47,7 +47,7 @@ const TOP: [&str; 12] = [
 ];
 
 /// Keys a representation dict may carry.
-const EXTRA: [&str; 3] = ["interchange_dim", "source_representations", "orthogonal_map"];
+const EXTRA: [&str; 4] = ["interchange_dim", "source_representations", "orthogonal_map", "sae"];
 
 /// Keys of a HF `PretrainedConfig` (transformers 4.51), which pyvene's saved `config.json`
 /// (an `IntervenableConfig`) may carry; they say nothing about interventions and are ignored.
@@ -145,7 +145,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             return Err(list.err(format!("has {} entries but the schema has {n} representations", items.len())));
         }
     }
-    let weights = Weights::load(&root, dir)?;
+    let mut weights = Weights::load(&root, dir)?;
     let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
     let (locs, head_locs) = heads::split_locations(&root, &units)?;
     let subspaces = locations::subspaces(&root, n)?;
@@ -187,6 +187,11 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
                 ),
             ));
         }
+        if let Some(sae) = raw.get("sae") {
+            let path = dir.join(sae.str()?);
+            let tensors = super::saelens::load(sae, &path, kind)?;
+            weights.insert(i, &path, tensors);
+        }
         let trained = if kind.is_trained() {
             let map = match raw.get("orthogonal_map") {
                 Some(m) => {
@@ -224,7 +229,8 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
     let head_dim = root.get("head_dim").map(|d| d.index()).transpose()?;
-    Ok(Plan { model_type, reps, groups, head_dim, json: doc.clone() })
+    let tensors = super::export::tensors(&weights, &reps);
+    Ok(Plan { model_type, reps, groups, head_dim, json: doc.clone(), tensors })
 }
 
 fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {

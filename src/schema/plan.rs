@@ -224,6 +224,9 @@ pub struct Plan {
     pub head_dim: Option<usize>,
     /// The schema as given, recorded in the patched model's metadata.
     pub json: serde_json::Value,
+    /// The weights the representations read, in their plain `<i>.<param>` form (what
+    /// `pvc export-weights` writes).
+    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
 
 impl Plan {

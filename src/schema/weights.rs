@@ -14,7 +14,35 @@ pub(super) fn files(root: &At, dir: &Path) -> Vec<PathBuf> {
     if let Some(keys) = root.get("sorted_keys").and_then(|k| k.items().ok()) {
         out.extend(keys.iter().filter_map(|k| k.str().ok()).map(|k| intkey_file(dir, k)));
     }
+    let reps = match root.get("representations") {
+        Some(r) if r.v.is_array() => r.items().unwrap_or_default(),
+        Some(r) => vec![r],
+        None => vec![root.clone()],
+    };
+    for rep in reps {
+        if let Some(sae) = rep.get("sae").and_then(|s| s.str().ok().map(str::to_string)) {
+            out.push(dir.join(&sae));
+            out.extend(super::saelens::files(&dir.join(sae)));
+        }
+    }
     out
+}
+
+/// A safetensors tensor's values as f32 (f32, f64, f16, bf16).
+pub(super) fn decode(dtype: safetensors::Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+    Ok(match dtype {
+        safetensors::Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+        safetensors::Dtype::F64 => {
+            data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
+        }
+        safetensors::Dtype::F16 => {
+            data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        safetensors::Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        other => return Err(format!("unsupported type {other:?}")),
+    })
 }
 
 fn intkey_file(dir: &Path, key: &str) -> PathBuf {
@@ -81,32 +109,40 @@ impl Weights {
             .map_err(|e| at.err(format!("`{}` is not a safetensors file: {e}", path.display())))?;
         let mut tensors = Vec::new();
         for (name, view) in st.tensors() {
-            let data = view.data();
-            let vals: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => {
-                    data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-                }
-                safetensors::Dtype::F64 => {
-                    data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
-                }
-                safetensors::Dtype::F16 => {
-                    data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-                }
-                safetensors::Dtype::BF16 => {
-                    data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-                }
-                other => return Err(at.err(format!("tensor `{name}` has unsupported type {other:?}"))),
-            };
+            let vals = decode(view.dtype(), view.data())
+                .map_err(|m| at.err(format!("tensor `{name}` in {}: {m}", path.display())))?;
             let shape = view.shape().to_vec();
             tensors.push(Stored { name, file: path.display().to_string(), shape, values: vals });
         }
         Ok(Weights { tensors, bins: vec![] })
     }
 
+    /// Adds representation `i`'s tensors (unprefixed names), taking precedence over any loaded so
+    /// far; `file` names where they came from.
+    pub fn insert(&mut self, i: usize, file: &Path, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) {
+        for (name, shape, values) in tensors {
+            let full = format!("{i}.{name}");
+            self.tensors.retain(|s| s.name != full);
+            self.tensors.push(Stored { name: full, file: file.display().to_string(), shape, values });
+        }
+    }
+
     /// Representation `i`'s tensor `name`: its shape, values and the file it came from.
     pub fn tensor(&self, i: usize, name: &str) -> Option<(&[usize], &[f32], &str)> {
         let key = format!("{i}.{name}");
         self.tensors.iter().find(|s| s.name == key).map(|s| (s.shape.as_slice(), s.values.as_slice(), s.file.as_str()))
+    }
+
+    /// Every tensor of representation `i`, by parameter name, in name order.
+    pub fn of(&self, i: usize) -> Vec<(&str, &[usize], &[f32])> {
+        let prefix = format!("{i}.");
+        let mut out: Vec<_> = self
+            .tensors
+            .iter()
+            .filter_map(|s| Some((s.name.strip_prefix(&prefix)?, s.shape.as_slice(), s.values.as_slice())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
     }
 
     /// The state_dict file of representation `i` in a save directory, and whether it exists.
