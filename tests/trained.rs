@@ -236,3 +236,69 @@ fn an_sae_of_another_architecture_is_refused() {
     assert!(err.contains("representations[0].sae") && err.contains("holds a `jumprelu` SAE"), "{err}");
     assert!(!out.exists());
 }
+
+/// fp16 and bf16 weights at an fp16 or bf16 site stay bit for bit what was saved: every constant
+/// a LoReFT adds takes the site's type, and R is stored exactly; the fp16 model runs and agrees
+/// with the fp32 one patched with the same weights.
+#[test]
+fn half_precision_weights_keep_their_bits_at_half_precision_sites() {
+    use pvc::runtime::{DType, Tensor};
+    let (n, r) = (16usize, 4usize);
+    let wave = |k: usize, s: f64| (0..k).map(|j| ((j * 7 % 11) as f64 - 5.0) * s).collect::<Vec<f64>>();
+    let (rot, w, b) = (wave(n * r, 0.05), wave(r * n, 0.03), wave(r, 0.2));
+    let schema = r#"{"representations": [{"component": "net[2].output", "intervention_type": "LoreftIntervention"}],
+        "unit_locations": {"base": [1, 4]}, "weights": "w.safetensors"}"#;
+    let mut outs = Vec::new();
+    for (model, dt, elem) in [
+        ("mlp_fp16.onnx", DType::F16, pvc::onnx::pb::tensor_proto::DataType::Float16),
+        ("mlp_bf16.onnx", DType::BF16, pvc::onnx::pb::tensor_proto::DataType::Bfloat16),
+        ("mlp_legacy.onnx", DType::F32, pvc::onnx::pb::tensor_proto::DataType::Float),
+    ] {
+        let dir = util::tempdir();
+        let bits = |v: &[f64]| -> Vec<u8> {
+            v.iter()
+                .flat_map(|&x| match dt {
+                    DType::F16 => half::f16::from_f64(x).to_le_bytes().to_vec(),
+                    DType::BF16 => half::bf16::from_f64(x).to_le_bytes().to_vec(),
+                    _ => (half::f16::from_f64(x).to_f32()).to_le_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let ts = vec![
+            ("0.rotate_layer".to_string(), Tensor::new(dt, vec![n, r], bits(&rot)).unwrap()),
+            ("0.weight".to_string(), Tensor::new(dt, vec![r, n], bits(&w)).unwrap()),
+            ("0.bias".to_string(), Tensor::new(dt, vec![r], bits(&b)).unwrap()),
+        ];
+        pvc::runtime::write_safetensors_with(&dir.path().join("w.safetensors"), &ts, &Default::default()).unwrap();
+        let plan = pvc::schema::Plan::from_json(schema, dir.path()).unwrap();
+        let mut m = pvc::ir::Model::load(&util::model(model)).unwrap();
+        pvc::rewrite::rewrite(&mut m, &plan, &pvc::rewrite::Options { original: false, verify: true }).unwrap();
+        let ours: Vec<_> = m
+            .graph
+            .initializers
+            .iter()
+            .filter(|t| pvc::onnx::s(&t.name).starts_with("pvc/") && t.data_type.is_some_and(pvc::ir::is_float))
+            .collect();
+        assert!(ours.iter().all(|t| t.data_type == Some(elem as i32)), "{model}: constants take the site's type");
+        let stored = bits(&rot);
+        assert!(
+            ours.iter().any(|t| t.dims == [n as i64, r as i64] && t.raw_data.as_deref() == Some(stored.as_slice())),
+            "{model}: R is the saved tensor, bit for bit"
+        );
+        if dt != DType::BF16 {
+            let out = dir.path().join("p.onnx");
+            m.save(&out, &Default::default()).unwrap();
+            let x = util::get(&util::tensors(&util::model("mlp_legacy.ref.safetensors")), "input.x").unwrap().clone();
+            let x = if dt == DType::F16 {
+                let h: Vec<u8> = x.to_f64().iter().flat_map(|v| half::f16::from_f64(*v).to_le_bytes()).collect();
+                Tensor::new(DType::F16, x.shape.clone(), h).unwrap()
+            } else {
+                x
+            };
+            let y = TractBackend::load(&out).unwrap().run(&vec![("x".into(), x)]).unwrap();
+            outs.push(util::get(&y, "y").unwrap().clone());
+        }
+    }
+    let d = outs[0].max_abs_diff(&outs[1]).unwrap();
+    assert!(d < 5e-2, "fp16 and fp32 LoReFT differ by {d}");
+}
