@@ -180,3 +180,33 @@ fn runtime_collect_takes_max_number_of_units_positions() {
         assert_eq!(code, Some(0), "{b}: {err}");
     }
 }
+
+/// `pvc run`'s summary gives the statistics of the finite values and counts the NaN and
+/// infinite ones, on both backends.
+#[test]
+fn summaries_count_nan_and_infinite_values() {
+    let dir = util::tempdir();
+    let inputs = dir.path().join("in.safetensors");
+    let mut x: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
+    x[0] = f32::NAN;
+    let t = pvc::runtime::Tensor::from_f32(vec![1, 2, 8], &x);
+    pvc::runtime::write_safetensors(&inputs, &vec![("x".to_string(), t)]).unwrap();
+    let mut engines = vec!["tract"];
+    if util::ort_lib().is_some() {
+        engines.push("ort");
+    }
+    for b in engines {
+        let out = util::pvc()
+            .arg("run")
+            .arg(util::model("mlp_legacy.onnx"))
+            .args(["--backend", b, "--inputs"])
+            .arg(&inputs)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{b}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("y: float32[1, 2, 4] min "), "{b}: {stdout}");
+        assert!(stdout.contains(" (of the finite values; 4 NaN)  [NaN, NaN, NaN, NaN, "), "{b}: {stdout}");
+        assert!(!stdout.contains("mean NaN"), "{b}: {stdout}");
+    }
+}
