@@ -61,7 +61,7 @@ fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
         r#"{"representations": [{"component": "block_output", "unit": "t"}]}"#,
-        &["representations[0].unit", "unit `t` is not supported yet"],
+        &["representations[0].unit", "unit `t` is refused", "unrolls the steps"],
     );
     fails(
         "gpt2_legacy.onnx",
