@@ -232,3 +232,40 @@ fn a_query_component_counts_query_heads_under_gqa() {
         pvc(&["rewrite", m.to_str().unwrap(), schema.to_str().unwrap(), "-o", out.to_str().unwrap(), "--check"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// On every llama-like fixture, the map inferred from the module tree (`--model-type infer`)
+/// puts each component it infers on the same tensor as the family file; on phi3 it leaves out
+/// the fused Q/K/V it cannot name and says so.
+#[test]
+fn inferred_maps_agree_with_the_family_files() {
+    for fam in ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "olmo"] {
+        for flavour in ["legacy", "dynamo"] {
+            let name = format!("{fam}_{flavour}.onnx");
+            let filed = locator(&name);
+            let mut inferred = locator(&name);
+            inferred.set_model_type("infer").unwrap();
+            let map = inferred.family.clone().unwrap();
+            assert!(map.components.len() >= 15, "{name}: {}", inferred.detection);
+            for component in map.components.keys() {
+                for layer in 0..2 {
+                    let a = filed.resolve(component, layer).unwrap();
+                    let b = inferred.resolve(component, layer).unwrap();
+                    assert_eq!(
+                        (&a.value, &a.split, a.heads.is_some()),
+                        (&b.value, &b.split, b.heads.is_some()),
+                        "{name} {component} L{layer}"
+                    );
+                }
+            }
+        }
+    }
+    let mut phi = locator("phi3_dynamo.onnx");
+    phi.set_model_type("infer").unwrap();
+    assert!(
+        phi.detection
+            .contains("not inferred: query_output and head_query_output (no q_proj/query child of `self_attn`)"),
+        "{}",
+        phi.detection
+    );
+    assert!(!phi.family.unwrap().components.contains_key("key_output"));
+}

@@ -177,8 +177,14 @@ pub enum FamilyError {
         /// What is wrong, with its line and column.
         message: String,
     },
+    /// `infer` was asked for and the module tree is not a conventional decoder.
+    #[error("{why}")]
+    Uninferable {
+        /// What inference found.
+        why: String,
+    },
     /// No built-in family has this name.
-    #[error("unknown model type `{name}`; known: {known}, or a path to a components.json file")]
+    #[error("unknown model type `{name}`; known: {known}, `infer`, or a path to a components.json file")]
     Unknown {
         /// The name given.
         name: String,

@@ -73,9 +73,12 @@ pub fn infer(loc: &Locator) -> Result<(Family, String, String), String> {
     c.insert("mlp_output".into(), rule(format!("{l}.{mlp}"), Hook::Output, None, false));
     c.insert("attention_input".into(), rule(format!("{l}.{attn}"), Hook::Input, None, false));
     c.insert("attention_output".into(), rule(format!("{l}.{attn}"), Hook::Output, None, false));
+    let mut missing = Vec::new();
     if let Some(act) = child(&format!("{layer0}.{mlp}"), ACTIVATION) {
         c.insert("mlp_activation".into(), rule(format!("{l}.{mlp}.{act}"), Hook::Output, None, false));
         found.push(format!("activation `{mlp}.{act}`"));
+    } else {
+        missing.push(format!("mlp_activation (no {} child of `{mlp}`)", ACTIVATION.join("/")));
     }
     let a = format!("{layer0}.{attn}");
     let projections = [
@@ -88,6 +91,8 @@ pub fn infer(loc: &Locator) -> Result<(Family, String, String), String> {
             c.insert(name.into(), rule(format!("{l}.{attn}.{p}"), Hook::Output, None, false));
             c.insert(format!("head_{name}"), rule(format!("{l}.{attn}.{p}"), Hook::Output, Some(count), false));
             found.push(format!("{} `{attn}.{p}`", name.trim_end_matches("_output")));
+        } else {
+            missing.push(format!("{name} and head_{name} (no {} child of `{attn}`)", names.join("/")));
         }
     }
     if let Some(o) = child(&a, OUT) {
@@ -95,6 +100,8 @@ pub fn infer(loc: &Locator) -> Result<(Family, String, String), String> {
         c.insert("attention_value_output".into(), rule(m.clone(), Hook::Input, None, true));
         c.insert("head_attention_value_output".into(), rule(m, Hook::Input, Some(HeadCount::Query), true));
         found.push(format!("output projection `{attn}.{o}` (its input: attention_value_output)"));
+    } else {
+        missing.push(format!("attention_value_output (no {} child of `{attn}`)", OUT.join("/")));
     }
     let mut tuples = vec![];
     if let Some(rot) = loc.modules.modules.keys().find(|p| p.ends_with("rotary_emb"))
@@ -125,7 +132,11 @@ pub fn infer(loc: &Locator) -> Result<(Family, String, String), String> {
         nodeless: vec![],
         attention: Some(format!("{l}.{attn}")),
     };
-    Ok((fam, root, found.join(", ")))
+    let mut notes = found.join(", ");
+    if !missing.is_empty() {
+        notes.push_str(&format!("; not inferred: {}", missing.join(", ")));
+    }
+    Ok((fam, root, notes))
 }
 
 /// Paths `p` with children `p.0`, `p.1`, … (at least 2), each with nodes, and how many.

@@ -81,7 +81,15 @@ impl Locator {
 
     /// Uses the family a model type names: a built-in name or model type (`gpt2`,
     /// `LlamaForCausalLM`, pyvene's class string) or a path to a `components.json` file.
+    /// `infer` infers the map from the module tree even where a family file matches.
     pub fn set_model_type(&mut self, model_type: &str) -> Result<(), FamilyError> {
+        if model_type == "infer" {
+            let (f, root, notes) = super::infer::infer(self).map_err(|why| FamilyError::Uninferable { why })?;
+            self.detection = format!("inferred from the module tree, as --model-type infer asks: {notes}");
+            self.family = Some(f);
+            self.root = root;
+            return Ok(());
+        }
         let f = family::resolve_model_type(model_type)?;
         self.root = self.root_of(&f).unwrap_or_default();
         self.detection = format!("{} named by the model type `{model_type}`", f.family);
