@@ -20,7 +20,7 @@ fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Resul
     let schema = case_dir.join(case["schema"].as_str().unwrap());
     let plan = Plan::from_path(&schema).map_err(|e| e.to_string())?;
     let mut m = Model::load(model).map_err(|e| e.to_string())?;
-    rewrite(&mut m, &plan, &Options { original, verify: true }).map_err(|e| e.to_string())?;
+    rewrite(&mut m, &plan, &Options { original, verify: true, ..Default::default() }).map_err(|e| e.to_string())?;
     let stem = model.file_stem().unwrap().to_string_lossy().replace('/', "_");
     let out = out_dir.join(format!("{stem}.patched.onnx"));
     let _ = std::fs::remove_file(&out);

@@ -169,7 +169,7 @@ pub fn rewrite_case(data: &[u8]) {
     let dir = repo().join("models/cases/gpt2_addition_pos");
     let Ok(plan) = Plan::from_json(&text, &dir) else { return };
     let mut model = fixture(name).clone();
-    let opts = pvc::rewrite::Options { original, verify: false };
+    let opts = pvc::rewrite::Options { original, verify: false, ..Default::default() };
     if pvc::rewrite::rewrite(&mut model, &plan, &opts).is_err() {
         return;
     }

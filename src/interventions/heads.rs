@@ -315,7 +315,7 @@ fn component_width(site: &Site) -> Option<usize> {
         [.., last] => fixed(last)?,
         [] => return None,
     };
-    Some(site.split.map_or(full, |sp| full / sp.parts as usize))
+    Some(site.split.as_ref().map_or(full, |c| c.width()))
 }
 
 /// The int64 `[batch, heads_<i>]` input of run-time head locations.

@@ -432,7 +432,7 @@ struct Geometry {
     rank: usize,
     width: Option<usize>,
     merge: bool,
-    split: Option<(usize, usize, usize)>,
+    split: Option<crate::locate::Cut>,
 }
 
 impl Geometry {
@@ -465,16 +465,18 @@ impl Geometry {
                 site.value
             ));
         }
-        let mut split = None;
-        if let Some(sp) = site.split {
-            let full = width.ok_or("the fused projection's width is unknown")?;
-            let (parts, index) = (sp.parts as usize, sp.index as usize);
-            if parts == 0 || index >= parts || full % parts != 0 {
-                return Err(format!("`{}` ({full} wide) does not split into {parts} equal parts", site.value));
+        let split = site.split.clone();
+        if let Some(cut) = &split {
+            match width {
+                Some(full) if full == cut.full => width = Some(cut.width()),
+                Some(full) => {
+                    return Err(format!(
+                        "`{}` is {full} wide but its component's columns assume {}",
+                        site.value, cut.full
+                    ));
+                }
+                None => return Err("the fused projection's width is unknown".into()),
             }
-            let w = full / parts;
-            split = Some((index * w, (index + 1) * w, full));
-            width = Some(w);
         }
         Ok(Geometry { rank, width, merge, split })
     }
@@ -485,31 +487,46 @@ impl Geometry {
             let shape = b.ints(&[3], &[0, 0, -1]);
             v = b.op("Reshape", &[&v, &shape], vec![]);
         }
-        if let Some((lo, hi, _)) = self.split {
-            v = slice_last(b, &v, lo, hi);
+        match self.split.as_ref().map(|c| (c, c.contiguous())) {
+            Some((_, Some((lo, hi)))) => v = slice_last(b, &v, lo, hi),
+            Some((c, None)) => {
+                let cols: Vec<i64> = c.columns().into_iter().map(|x| x as i64).collect();
+                let idx = b.ints(&[cols.len() as i64], &cols);
+                v = b.op("Gather", &[&v, &idx], vec![attr_int("axis", -1)]);
+            }
+            None => {}
         }
         v
     }
 
     fn exit(&self, b: &mut Builder, original: &str, y: &str) -> String {
         let mut v = y.to_string();
-        if let Some((lo, hi, full)) = self.split {
+        if let Some(cut) = &self.split {
             let base = if self.merge {
                 let shape = b.ints(&[3], &[0, 0, -1]);
                 b.op("Reshape", &[original, &shape], vec![])
             } else {
                 original.to_string()
             };
-            let mut parts = Vec::new();
-            if lo > 0 {
-                parts.push(slice_last(b, &base, 0, lo));
-            }
-            parts.push(v.clone());
-            if hi < full {
-                parts.push(slice_last(b, &base, hi, full));
-            }
-            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-            v = b.op("Concat", &refs, vec![attr_int("axis", -1)]);
+            v = match cut.contiguous() {
+                Some((lo, hi)) => {
+                    let mut parts = Vec::new();
+                    if lo > 0 {
+                        parts.push(slice_last(b, &base, 0, lo));
+                    }
+                    parts.push(v.clone());
+                    if hi < cut.full {
+                        parts.push(slice_last(b, &base, hi, cut.full));
+                    }
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    b.op("Concat", &refs, vec![attr_int("axis", -1)])
+                }
+                None => {
+                    let both = b.op("Concat", &[&base, &v], vec![attr_int("axis", -1)]);
+                    let idx = b.ints(&[cut.full as i64], &interleave(cut));
+                    b.op("Gather", &[&both, &idx], vec![attr_int("axis", -1)])
+                }
+            };
         }
         if self.merge {
             let shape = b.op("Shape", &[original], vec![]);
@@ -517,6 +534,16 @@ impl Geometry {
         }
         v
     }
+}
+
+/// For `concat(original, part)` along the last axis: the index of every column of the whole,
+/// taken from `part` where the cut owns it and from `original` elsewhere.
+fn interleave(cut: &crate::locate::Cut) -> Vec<i64> {
+    let mut idx: Vec<i64> = (0..cut.full as i64).collect();
+    for (k, c) in cut.columns().into_iter().enumerate() {
+        idx[c] = (cut.full + k) as i64;
+    }
+    idx
 }
 
 fn slice_last(b: &mut Builder, x: &str, lo: usize, hi: usize) -> String {
