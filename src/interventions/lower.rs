@@ -58,7 +58,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
         let out = if sel.has_heads() {
-            heads::collect(&mut b, &s, rep, &sel, t.site)
+            heads::collect(&mut b, &s, (rep, i), &sel, t.site)
         } else {
             collect(&mut b, &s, (rep, i), width, units, t.site)?
         };
