@@ -2,6 +2,8 @@
 """Regenerate every fixture, torch reference and pyvene parity case under models/.
 
 Usage (from the repository root):  python3 models/generate.py [--cases-only] [--case NAME ...]
+                                   python3 models/generate.py --families [--cases-only] [--only NAME ...] [--case NAME ...]
+(--families: the per-family fixtures of families.py and the cases of cases_families.py only.)
 
 Pinned versions (the references were recorded with exactly these; other versions may give other numbers):
     torch 2.15.0 (CPU), transformers 4.51.3, pyvene 0.1.8, onnx 1.23.2, onnxruntime 1.31.1, onnxscript 0.7.2,
@@ -71,12 +73,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases-only", action="store_true", help="skip the ONNX exports and torch refs")
     ap.add_argument("--case", action="append", help="only (re)generate this case (repeatable)")
+    ap.add_argument("--families", action="store_true", help="the family fixtures and cases (families.py)")
+    ap.add_argument("--only", action="append", help="with --families: only this family's fixtures (repeatable)")
     ap.add_argument("--trained-only", action="store_true", help="only the trained-intervention cases")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     check_versions()
     seed_everything()
+    if args.families:
+        return families(args)
     models = build_models()
     if not args.cases_only:
         make_fixtures(models)
@@ -91,6 +97,23 @@ def main():
         print(f"  {k:36s} {v}")
     if any("ERROR" in v for v in report.values()):
         print("some cases failed in pyvene (see above); document them in models/README.md")
+
+
+def families(args):
+    import families as FM
+    models = FM.build_models()
+    models["_plain_families"] = FM.plain_outputs(models)
+    if not args.cases_only:
+        report = FM.make_fixtures(HERE, models, only=args.only)
+        print("\n== family fixtures: max |onnxruntime - torch| (bytes) ==")
+        for k, v in report.items():
+            print(f"  {k:16s} {v}")
+    import cases_families as CF  # imports pyvene
+    seed_everything()
+    report = CF.make_cases(models, only=args.case)
+    print("\n== family cases ==")
+    for k, v in report.items():
+        print(f"  {k:44s} {v}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ CASES = [
          top=dict(unit_locations={"base": [1, 4, 5]}),
          description="Zero at MLP net[2].output (string component, single-dict schema), positions 1,4,5 for every "
                      "example (flat-list shorthand)"),
+    dict(name="mlp_zero_net2_input_whole", family="mlp", models=MLP, form="single",
+         single=dict(component="net[2].input", intervention="ZeroIntervention"),
+         description="Zero on the whole tensor of MLP net[2].input, which feeds a MatMul (no unit_locations; a fuzz "
+                     "finding: tract refused the ConstantOfShape form)"),
     dict(name="gpt2_zero_whole_string", family="gpt2", models=GPT2, form="single",
          single=dict(component="transformer.h[1].mlp.output", intervention="zero"),
          description="Zero on the whole tensor of transformer.h[1].mlp.output (string component, no unit_locations)"),
@@ -205,6 +209,17 @@ CASES = [
          description="pyvene quirk pinned as returned: Collect 2 units/example with max_number_of_units=1 on GPT-2 "
                      "attention_output L0; pyvene flattens to (b, 2*64), keeps [..., :64] (interchange_dim) and "
                      "reshapes to (b, 2, -1), so collected.0 is [2,2,32] = the FIRST unit's 64 dims split in two"),
+    dict(name="gpt2_collect_runtime_locations", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=1, component="block_output", unit="pos", max_number_of_units=2,
+                     intervention_type="collect")],
+         top=dict(unit_locations="runtime"),
+         runtime_locations={0: (None, loc([1, 3], [0, 4]))},
+         description="Collect GPT-2 block_output L1 at 2 positions per example given at run time "
+                     "(unit_locations.0.base = [[1,3],[0,4]]), max_number_of_units=2: collected.0 is [2,2,64]"),
+    dict(name="gpt2_collect_whole_string", family="gpt2", models=GPT2, form="single",
+         single=dict(component="transformer.h[1].output", intervention="CollectIntervention"),
+         description="Collect the whole tensor of transformer.h[1].output (string component, no unit_locations): "
+                     "collected.0 is the [2,6,64] block output"),
     dict(name="llama_zero_attention_output_whole", family="llama", models=LLAMA, form="list", original=True,
          reprs=[dict(layer=1, component="attention_output", unit="pos", intervention_type="ZeroIntervention")],
          description="Zero Llama attention_output L1 (self_attn output) on the whole tensor"),
@@ -287,6 +302,13 @@ CASES = [
          top=dict(unit_locations={"base": [[loc([0, 1], [2, 3]), loc([3], [5])]]}),
          description="h.pos interchange with the source activation given at run time (input "
                      "source_representations.0, [2,2,1,16] = [batch, heads, positions, head_dim])"),
+    dict(name="gpt2_hpos_collect_runtime_locations", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_attention_value_output", unit="h.pos", max_number_of_units=2,
+                     intervention_type="collect")],
+         top=dict(unit_locations="runtime"),
+         runtime_head_locations={0: (None, (loc([0, 3], [1, 2]), loc([1, 2, 3], [0, 4, 5])))},
+         description="Collect at h.pos with heads and positions given at run time (2 heads x 3 positions per "
+                     "example), max_number_of_units=2: collected.0 is [2,2,3,16]"),
     dict(name="gpt2_hpos_vanilla_runtime_locations", family="gpt2", models=GPT2, form="list", sources=[22],
          reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
          runtime_head_locations={0: ((loc([2], [0]), loc([1], [3])), (loc([2], [3]), loc([4], [2])))},
@@ -429,18 +451,26 @@ def forward_args(case, schema):
         src_side, base_side = [None] * n, [None] * n
         for i, (s, b) in case["runtime_locations"].items():
             src_side[i], base_side[i] = s, b
-            inputs[f"unit_locations.{i}.source"] = torch.tensor(s, dtype=torch.int64)
+            if s is not None:
+                inputs[f"unit_locations.{i}.source"] = torch.tensor(s, dtype=torch.int64)
             inputs[f"unit_locations.{i}.base"] = torch.tensor(b, dtype=torch.int64)
-        kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
+        if all(x is None for x in src_side):
+            kwargs["unit_locations"] = {"base": base_side}
+        else:
+            kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
     if case.get("runtime_head_locations"):
         n = len(schema["representations"])
         src_side, base_side = [None] * n, [None] * n
-        for i, ((sh, sp), (bh, bp)) in case["runtime_head_locations"].items():
-            src_side[i], base_side[i] = [sh, sp], [bh, bp]
-            for side, (h, p) in (("source", (sh, sp)), ("base", (bh, bp))):
-                inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(h, dtype=torch.int64)
-                inputs[f"unit_locations.{i}.{side}"] = torch.tensor(p, dtype=torch.int64)
-        kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
+        for i, (src, (bh, bp)) in case["runtime_head_locations"].items():
+            src_side[i], base_side[i] = (None if src is None else list(src)), [bh, bp]
+            for side, locs in (("source", src), ("base", (bh, bp))):
+                if locs is not None:
+                    inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(locs[0], dtype=torch.int64)
+                    inputs[f"unit_locations.{i}.{side}"] = torch.tensor(locs[1], dtype=torch.int64)
+        if all(x is None for x in src_side):
+            kwargs["unit_locations"] = {"base": base_side}
+        else:
+            kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
     if case.get("runtime_activation"):
         g = torch.Generator().manual_seed(hash_name(case["name"]))
         acts = []

@@ -34,6 +34,88 @@ pub struct ModuleInfo {
     pub output: Option<TensorInfo>,
     /// How many tensors crossed its output boundary.
     pub output_candidates: usize,
+    /// A module the family says returns a tuple: every element, by name (its hook sees
+    /// `output`, the element pyvene's hook takes).
+    pub tuple: Option<Vec<(String, TensorInfo)>>,
+}
+
+/// Where one abstract component lands, as `pvc inspect --components` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentInfo {
+    /// The pyvene component name.
+    pub component: String,
+    /// How it resolved at layer 0 (module, hook, tensor, cut, heads), or why it did not.
+    pub at_layer_0: String,
+    /// The tensor at layer 0, when it resolved.
+    pub tensor: Option<TensorInfo>,
+}
+
+/// The component map of a model: which family (detected, named or inferred, and why) and
+/// where every component lands.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentsReport {
+    /// The family, if any.
+    pub family: Option<String>,
+    /// How it was chosen.
+    pub detection: String,
+    /// Every component of its map.
+    pub components: Vec<ComponentInfo>,
+}
+
+/// Where each component of the model's family lands (at layer 0).
+pub fn components(loc: &Locator) -> ComponentsReport {
+    let mut out = Vec::new();
+    if let Some(f) = &loc.family {
+        let names = f.components.keys().chain(f.refused.keys());
+        for name in names {
+            let (at, tensor) = match loc.resolve(name, 0) {
+                Ok(site) => {
+                    let prefix = format!("{name} (layer 0) → ");
+                    let mut via = site.via.strip_prefix(&prefix).unwrap_or(&site.via).to_string();
+                    let width = site.split.as_ref().map(|c| c.width()).or_else(|| match site.ty.shape.as_deref() {
+                        Some([_, _, crate::ir::Dim::Fixed(h), crate::ir::Dim::Fixed(d)]) if site.merge_heads => {
+                            Some((h * d) as usize)
+                        }
+                        Some([.., crate::ir::Dim::Fixed(w)]) => Some(*w as usize),
+                        _ => None,
+                    });
+                    if let Some(c) = &site.split {
+                        let r: Vec<String> = c.ranges.iter().map(|(lo, hi)| format!("{lo}..{hi}")).collect();
+                        via.push_str(&format!(", columns {} of {}", r.join(", "), c.full));
+                    }
+                    if let Some(h) = &site.heads {
+                        match h.head_dim {
+                            Some(d) => {
+                                let n =
+                                    width.filter(|w| d > 0 && w % d == 0).map_or("?".into(), |w| (w / d).to_string());
+                                via.push_str(&format!(", {n} {} of {d} (from {})", h.noun(), h.from))
+                            }
+                            None => via.push_str(&format!(", {} of unknown size ({})", h.noun(), h.from)),
+                        }
+                    }
+                    (via, Some(info(loc, &site.value)))
+                }
+                Err(e) => (format!("not located: {e}"), None),
+            };
+            out.push(ComponentInfo { component: name.clone(), at_layer_0: at, tensor });
+        }
+    }
+    ComponentsReport {
+        family: loc.family.as_ref().map(|f| f.family.clone()),
+        detection: loc.detection.clone(),
+        components: out,
+    }
+}
+
+/// Renders the components report, one component a line.
+pub fn render_components(r: &ComponentsReport) -> String {
+    let mut out = String::new();
+    put(&mut out, &format!("family: {} ({})", r.family.as_deref().unwrap_or("none"), r.detection));
+    for c in &r.components {
+        let t = c.tensor.as_ref().map_or(String::new(), |t| format!(" = {}", tensor_text(t)));
+        put(&mut out, &format!("  {}: {}{t}", c.component, c.at_layer_0));
+    }
+    out
 }
 
 /// What `pvc inspect` reports.
@@ -78,8 +160,14 @@ pub fn inspect(model: &Model, loc: &Locator) -> InspectReport {
             class: m.class.clone(),
             nodes: m.nodes.len(),
             input: m.input.as_ref().map(|b| info(loc, &b.value)),
-            output: m.output.as_ref().map(|b| info(loc, &b.value)),
+            output: loc
+                .tuple_element(m)
+                .map(|(v, _)| info(loc, &v))
+                .or_else(|| m.output.as_ref().map(|b| info(loc, &b.value))),
             output_candidates: m.output.as_ref().map_or(0, |b| b.candidates),
+            tuple: loc
+                .tuple_rule(&m.path)
+                .map(|r| r.elements.iter().cloned().zip(m.outputs.iter().map(|v| info(loc, v))).collect()),
         })
         .collect();
     InspectReport {
@@ -146,7 +234,10 @@ pub fn render_tree(r: &InspectReport) -> String {
         if let Some(t) = &m.output {
             let _ = write!(line, "  out: {}", tensor_text(t));
         }
-        if m.output_candidates > 1 {
+        if let Some(elems) = &m.tuple {
+            let list: Vec<String> = elems.iter().map(|(n, t)| format!("{n}: {}", tensor_text(t))).collect();
+            let _ = write!(line, "  (a tuple: {}; hooks see the first)", list.join(", "));
+        } else if m.output_candidates > 1 {
             let _ = write!(line, "  (hidden state of {} boundary tensors)", m.output_candidates);
         }
         put(&mut out, &line);

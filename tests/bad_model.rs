@@ -220,7 +220,8 @@ fn unsafe_or_broken_external_data_is_refused() {
         ("offset", "-4", "bad offset `-4`"),
         ("length", "lots", "bad length `lots`"),
         ("length", "4", "holds 4 bytes but its shape and type need"),
-        ("offset", "18446744073709551615", "past the end"),
+        ("offset", "18446744073709551615", "offset 18446744073709551615 plus length 25600 overflows 64 bits"),
+        ("offset", "1000000", "bytes 1000000..1025600 lie past the end"),
     ];
     for &(key, value, needle) in cases {
         let (_d, p, name) = external(|kv| set(kv, key, value));
@@ -387,4 +388,33 @@ fn references_off_the_main_graph_are_checked_too() {
         assert!(matches!(&err, OnnxError::ExternalData { tensor, .. } if tensor == "t"), "{what}: {err:?}");
         assert!(err.to_string().contains("absolute path"), "{what}: {err}");
     }
+}
+
+/// Subgraphs nested past prost's recursion limit are refused with a short line: the decoder's
+/// path through the nesting is cut to its two ends and a count.
+#[test]
+fn deeply_nested_subgraphs_give_a_short_error() {
+    let mut graph = pb::GraphProto { name: Some("leaf".into()), ..Default::default() };
+    for depth in 0..120 {
+        let attr = pb::AttributeProto {
+            name: Some("then_branch".into()),
+            g: Some(graph),
+            r#type: Some(pb::attribute_proto::AttributeType::Graph as i32),
+            ..Default::default()
+        };
+        let node = pb::NodeProto { op_type: Some("If".into()), attribute: vec![attr], ..Default::default() };
+        graph = pb::GraphProto { name: Some(format!("g{depth}")), node: vec![node], ..Default::default() };
+    }
+    let model = pb::ModelProto {
+        ir_version: Some(8),
+        graph: Some(graph),
+        opset_import: vec![pb::OperatorSetIdProto { version: Some(17), ..Default::default() }],
+        ..Default::default()
+    };
+    let dir = util::tempdir();
+    let path = write(dir.path(), "deep.onnx", &model.encode_to_vec());
+    let err = ModelFile::load(&path).unwrap_err().to_string();
+    assert!(err.len() < 400, "{} bytes: {err}", err.len());
+    assert!(err.contains("recursion limit") && err.contains("more levels"), "{err}");
+    cli_fails(&path, "recursion limit");
 }

@@ -16,7 +16,7 @@ const SCHEMA: &str = r#"{"representations": [
 fn patched(model: &str, dir: &std::path::Path) -> (Model, std::path::PathBuf) {
     let plan = Plan::from_json(SCHEMA, dir).unwrap();
     let mut m = Model::load(&util::model(model)).unwrap();
-    rewrite(&mut m, &plan, &Options { original: false, verify: true }).unwrap();
+    rewrite(&mut m, &plan, &Options { original: false, verify: true, ..Default::default() }).unwrap();
     let out = dir.join(format!("{model}.patched.onnx"));
     m.save(&out, &Default::default()).unwrap();
     (m, out)

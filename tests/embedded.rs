@@ -113,7 +113,7 @@ fn rewritten(model: &Path, case: &str) -> Model {
         serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
     let plan = Plan::from_path(&dir.join(meta["schema"].as_str().unwrap())).unwrap();
     let original = meta["original"].as_bool().unwrap_or(false);
-    rewrite(&mut m, &plan, &Options { original, verify: true }).unwrap();
+    rewrite(&mut m, &plan, &Options { original, verify: true, ..Default::default() }).unwrap();
     m
 }
 

@@ -1,26 +1,12 @@
 //! Replays every saved fuzz finding, `fuzz/regressions/<target>/<file>`, through the entry point
 //! of the fuzz target that found it (`fuzz/src/entries.rs`, included here by path): pvc may
 //! refuse the input, but must not panic, fail `ir::verify` after a rewrite, or write a model
-//! tract refuses. Findings not fixed yet are listed in [`KNOWN`], in one place.
+//! tract refuses. A finding is saved together with its fix, so every saved input must pass.
 
 #[path = "../fuzz/src/entries.rs"]
 mod entries;
 
 use std::path::PathBuf;
-
-/// Findings not fixed yet, as `("<target>/<file>", "finding: <what>; fixed by <area>")`. The
-/// replay test skips them; `fuzz_known_findings` (ignored) replays only them. After a fix is
-/// merged, delete its line: the replay test then guards it.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "model_load/ir-roundtrip-37122b09",
-        "finding: a model that passes ir::verify does not convert back to the proto it was decoded from; fixed by ir (lossless round trip)",
-    ),
-    (
-        "rewrite_e2e/zero-whole-max-units-tract-refuses",
-        "finding: whole-tensor Zero at net[2].input with max_number_of_units 110 and --original writes a model tract refuses (EinSum rank); fixed by interventions (interchange_dim clamp on a graph-input site)",
-    ),
-];
 
 fn entry(target: &str) -> fn(&[u8]) {
     match target {
@@ -70,20 +56,7 @@ fn replay(items: &[(String, PathBuf)]) -> Vec<String> {
 #[test]
 fn fuzz_regressions_replay_without_panic() {
     let all = findings();
-    for (id, _) in KNOWN {
-        assert!(all.iter().any(|(f, _)| f == id), "KNOWN lists {id}, which is not under fuzz/regressions");
-    }
-    let fixed: Vec<_> = all.into_iter().filter(|(id, _)| !KNOWN.iter().any(|(k, _)| k == id)).collect();
-    assert!(fixed.len() >= 20, "only {} regression inputs under fuzz/regressions", fixed.len());
-    let failed = replay(&fixed);
+    assert!(all.len() >= 20, "only {} regression inputs under fuzz/regressions", all.len());
+    let failed = replay(&all);
     assert!(failed.is_empty(), "fuzz regressions panic again: {failed:?}");
-}
-
-#[test]
-#[ignore = "replays the findings listed in KNOWN, which are not fixed yet"]
-fn fuzz_known_findings() {
-    let known: Vec<_> = findings().into_iter().filter(|(id, _)| KNOWN.iter().any(|(k, _)| k == id)).collect();
-    let failed = replay(&known);
-    let fixed: Vec<_> = known.iter().map(|(id, _)| id).filter(|id| !failed.contains(id)).collect();
-    assert!(failed.is_empty(), "still failing: {failed:?}; fixed (delete from KNOWN): {fixed:?}");
 }

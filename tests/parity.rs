@@ -3,9 +3,9 @@
 //! and ONNX Runtime (all graph optimizations on), which must also agree with each other.
 
 use crate::util;
-use pvc::ir::Model;
+use pvc::ir::{Dim, Model, ValueType};
 use pvc::rewrite::{Options, rewrite};
-use pvc::runtime::{Backend, TractBackend};
+use pvc::runtime::{Backend, NamedTensors, TractBackend};
 use pvc::schema::Plan;
 use std::path::Path;
 
@@ -23,7 +23,7 @@ fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Resul
         case["call"].as_object().map(|m| m.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()).unwrap_or_default();
     let plan = Plan::from_path_with(&schema, &call).map_err(|e| e.to_string())?;
     let mut m = Model::load(model).map_err(|e| e.to_string())?;
-    rewrite(&mut m, &plan, &Options { original, verify: true }).map_err(|e| e.to_string())?;
+    rewrite(&mut m, &plan, &Options { original, verify: true, ..Default::default() }).map_err(|e| e.to_string())?;
     let stem = model.file_stem().unwrap().to_string_lossy().replace('/', "_");
     let out = out_dir.join(format!("{stem}.patched.onnx"));
     let _ = std::fs::remove_file(&out);
@@ -91,6 +91,13 @@ fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<Stri
                 }
             }
         }
+        for (engine, outputs) in &runs {
+            failures.extend(
+                declared_shapes_hold(&patched, &inputs, outputs)
+                    .into_iter()
+                    .map(|e| format!("{label} [{engine}]: {e}")),
+            );
+        }
         if let [(_, a), (_, b)] = runs.as_slice() {
             for (name, x) in a {
                 let d = util::get(b, name).and_then(|y| x.max_abs_diff(y));
@@ -101,6 +108,40 @@ fn run_case(case_dir: &Path, out: &Path, written: &mut Vec<Written>) -> Vec<Stri
         }
     }
     failures
+}
+
+/// Checks every declared input and output shape of `model` against the tensors of one run: a
+/// fixed dim must match, and each symbol must stand for one size throughout (bound first from
+/// the inputs). Returns one line per mismatch.
+fn declared_shapes_hold(model: &Path, inputs: &NamedTensors, outputs: &NamedTensors) -> Vec<String> {
+    let file = pvc::onnx::ModelFile::load(model).unwrap();
+    let graph = file.proto.graph.as_ref().unwrap();
+    let mut bound: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    let sides = [(&graph.input, inputs, "input"), (&graph.output, outputs, "output")];
+    for (declared, tensors, side) in sides {
+        for v in declared.iter() {
+            let name = v.name.clone().unwrap_or_default();
+            let (Some(t), Some(shape)) = (util::get(tensors, &name), ValueType::from_value_info(v).shape) else {
+                continue;
+            };
+            if shape.len() != t.shape.len() {
+                errors.push(format!("{side} `{name}` is declared {shape:?} but has shape {:?}", t.shape));
+                continue;
+            }
+            for (d, &n) in shape.iter().zip(&t.shape) {
+                let ok = match d {
+                    Dim::Fixed(f) => *f == n as i64,
+                    Dim::Named(sym) => *bound.entry(sym.clone()).or_insert(n) == n,
+                };
+                if !ok {
+                    errors.push(format!("{side} `{name}` is declared {shape:?} but has shape {:?}", t.shape));
+                    break;
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn case_dirs() -> Vec<std::path::PathBuf> {

@@ -61,7 +61,7 @@ fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
         r#"{"representations": [{"component": "block_output", "unit": "t"}]}"#,
-        &["representations[0].unit", "unit `t` is not supported yet"],
+        &["representations[0].unit", "unit `t` is refused", "unrolls the steps"],
     );
     fails(
         "gpt2_legacy.onnx",
@@ -85,7 +85,13 @@ fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
         r#"{"mode": "serial", "representations": [{"component": "block_output"}]}"#,
-        &["mode", "serial"],
+        &["mode", "serial", "not implemented", "chains the source runs"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"layer": 0, "component": "block_output", "intervention_type": "vanilla"}],
+            "unit_locations": {"source_0->source_1": [1, 1]}}"#,
+        &["unit_locations", "serial mode is not implemented", "chains the source runs"],
     );
 }
 

@@ -147,3 +147,66 @@ fn json_integers_fit_their_dtype() {
     assert_eq!(t.bytes, 9007199254740993i64.to_le_bytes());
     assert_eq!(tensor_from_json("v", "[true,false]", DType::Bool).unwrap().bytes, vec![1, 0]);
 }
+
+/// A Collect at an abstract component with run-time positions takes exactly
+/// `max_number_of_units` positions per example (pyvene's view of the kept columns needs that
+/// count): another count is refused on both backends, naming the input.
+#[test]
+fn runtime_collect_takes_max_number_of_units_positions() {
+    let dir = util::tempdir();
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"model_type":"gpt2","representations":[{"layer":1,"component":"block_output","max_number_of_units":2,"intervention_type":"collect"}],"unit_locations":"runtime"}"#,
+    )
+    .unwrap();
+    let m = dir.path().join("p.onnx");
+    let o = util::pvc()
+        .arg("rewrite")
+        .arg(util::model("gpt2_legacy.onnx"))
+        .arg(&schema)
+        .arg("-o")
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids = "input_ids=[[1,2,3,4,5]]";
+    assert_error(
+        &m,
+        &[ids, "unit_locations.0.base=[[1,2,3]]"],
+        "input `unit_locations.0.base`: the model fixes its dimension 1 to 2, got 3 (shape [1, 3])",
+    );
+    for (b, code, err) in run_all(&m, &[ids, "unit_locations.0.base=[[1,3]]"]) {
+        assert_eq!(code, Some(0), "{b}: {err}");
+    }
+}
+
+/// `pvc run`'s summary gives the statistics of the finite values and counts the NaN and
+/// infinite ones, on both backends.
+#[test]
+fn summaries_count_nan_and_infinite_values() {
+    let dir = util::tempdir();
+    let inputs = dir.path().join("in.safetensors");
+    let mut x: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
+    x[0] = f32::NAN;
+    let t = pvc::runtime::Tensor::from_f32(vec![1, 2, 8], &x);
+    pvc::runtime::write_safetensors(&inputs, &vec![("x".to_string(), t)]).unwrap();
+    let mut engines = vec!["tract"];
+    if util::ort_lib().is_some() {
+        engines.push("ort");
+    }
+    for b in engines {
+        let out = util::pvc()
+            .arg("run")
+            .arg(util::model("mlp_legacy.onnx"))
+            .args(["--backend", b, "--inputs"])
+            .arg(&inputs)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{b}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("y: float32[1, 2, 4] min "), "{b}: {stdout}");
+        assert!(stdout.contains(" (of the finite values; 4 NaN)  [NaN, NaN, NaN, NaN, "), "{b}: {stdout}");
+        assert!(!stdout.contains("mean NaN"), "{b}: {stdout}");
+    }
+}

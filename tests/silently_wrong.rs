@@ -266,3 +266,41 @@ fn overflowing_or_misshapen_constants_are_refused() {
     let err = rewrite(&gpt2, &schema, dir.path(), "w").expect_err("a matrix is not a vector");
     assert!(err.contains("[2, 32]") && err.contains("[64]"), "{err}");
 }
+
+/// A whole-tensor Zero on a value that feeds a MatMul (MLP `net[2].input`) loads on both
+/// backends, and the output no longer depends on the input at all: finite, NaN or infinite
+/// inputs give the same output (a fuzz finding: tract refused the `ConstantOfShape` form).
+#[test]
+fn whole_tensor_zero_before_a_matmul_ignores_nan_inputs() {
+    let dir = util::tempdir();
+    let schema = serde_json::json!({"component": "net[2].input", "intervention": "ZeroIntervention",
+        "max_number_of_units": 110});
+    let out = rewrite(&util::model("mlp_legacy.onnx"), &schema, dir.path(), "zero").unwrap();
+    let finite: Vec<f32> = (0..16).map(|i| i as f32 * 0.25 - 2.0).collect();
+    let mut odd = finite.clone();
+    odd[3] = f32::NAN;
+    odd[9] = f32::INFINITY;
+    let feed = |v: &[f32]| -> NamedTensors { vec![("x".to_string(), Tensor::from_f32(vec![1, 2, 8], v))] };
+    let runs = [run_all(&out, &feed(&finite)), run_all(&out, &feed(&odd))];
+    assert!(!runs[0].is_empty());
+    let first = &runs[0][0].1;
+    assert!(util::get(first, "y").unwrap().to_f64().iter().all(|v| v.is_finite()));
+    for run in &runs {
+        for (engine, outs) in run {
+            assert!(max_diff(first, outs, "y") < 1e-6, "{engine}: the output depends on the zeroed input");
+        }
+    }
+}
+
+/// A whole-tensor Collect at an abstract component would keep pyvene's `interchange_dim`
+/// columns of the flattened tensor, viewed per position, which needs a fixed sequence length:
+/// refused, pointing at the module path that collects the whole tensor.
+#[test]
+fn whole_tensor_collect_at_an_abstract_component_is_refused() {
+    refused(
+        &util::model("gpt2_legacy.onnx"),
+        serde_json::json!({"model_type": "gpt2", "representations": [
+            {"layer": 0, "component": "block_output", "intervention_type": "collect"}]}),
+        &["representations[0].component", "fixed sequence length", "transformer.h.0.output"],
+    );
+}

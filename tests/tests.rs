@@ -7,6 +7,7 @@ mod bounded;
 mod c_host;
 mod dtypes;
 mod embedded;
+mod families;
 mod fuzz_regressions;
 mod heads;
 mod messages;

@@ -45,6 +45,11 @@ pub struct Args {
     /// Print what would be done, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// The model family for abstract components: a name (`mistral`), an HF class
+    /// (`MistralForCausalLM`), pyvene's class string, or a `components.json` file; overrides the
+    /// schema's `model_type` and detection.
+    #[arg(long, value_name = "TYPE|FILE")]
+    model_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -78,7 +83,7 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     if !args.dry_run {
         check_output(&args.output, &inputs)?;
     }
-    let opts = Options { original: args.original, verify: args.verify };
+    let opts = Options { original: args.original, verify: args.verify, model_type: args.model_type.clone() };
     let sites = rewrite(&mut model, &plan, &opts)?;
     for (rep, r) in plan.reps.iter().zip(&sites) {
         let line = format!("{}: {} at {} → `{}`", rep.at, rep.kind.class(), r.site.via, r.site.value);

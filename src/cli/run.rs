@@ -173,9 +173,20 @@ fn stats(t: &Tensor) -> String {
             n => format!("no finite values ({n} NaN, {} infinite)", v.len() - n),
         };
     }
-    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
-    let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    let nan = v.iter().filter(|x| x.is_nan()).count();
+    let odd = match (nan, v.len() - finite.len() - nan) {
+        (0, 0) => String::new(),
+        (n, 0) => format!(" (of the finite values; {n} NaN)"),
+        (0, i) => format!(" (of the finite values; {i} infinite)"),
+        (n, i) => format!(" (of the finite values; {n} NaN, {i} infinite)"),
+    };
     let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
-    format!("min {min:.4} max {max:.4} mean {mean:.4}  [{}{}]", head.join(", "), if v.len() > 6 { ", …" } else { "" })
+    format!(
+        "min {min:.4} max {max:.4} mean {mean:.4}{odd}  [{}{}]",
+        head.join(", "),
+        if v.len() > 6 { ", …" } else { "" }
+    )
 }

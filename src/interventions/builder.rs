@@ -151,13 +151,3 @@ pub fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
         ..Default::default()
     }
 }
-
-/// A tensor attribute.
-pub fn attr_tensor(name: &str, t: pb::TensorProto) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: Some(name.into()),
-        t: Some(t),
-        r#type: Some(AttributeType::Tensor as i32),
-        ..Default::default()
-    }
-}

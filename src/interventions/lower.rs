@@ -1,6 +1,6 @@
 //! Lowering one representation at its site into a [`Patch`].
 
-use super::builder::{Builder, attr_int, attr_tensor};
+use super::builder::{Builder, attr_int};
 use super::heads::{self, Side, Units};
 use super::{InterventionError, noise, trained};
 use crate::ir::{Dim, ValueType};
@@ -46,17 +46,21 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let sel = Units::build(&mut b, (rep, i), t.site, geo.width, Side::Base);
     let width = sel.width(geo.width);
     let s = sel.gather(&mut b, &x);
-    let units = count_units(&rep.positions);
+    let units = match rep.kind {
+        Kind::Collect if !sel.has_heads() => collect_units(rep, t.site, width)?,
+        _ => count_units(&rep.positions),
+    };
     let mut patch = Patch::new(rule(rep.kind), Some(&t.site.value));
     if rep.positions == Positions::Runtime {
-        patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), i));
+        let k = units.map_or(Dim::Named(format!("units_{i}")), |k| Dim::Fixed(k as i64));
+        patch.inputs.push(locations_input(&format!("unit_locations.{i}.base"), k));
     }
     patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
         let out = if sel.has_heads() {
-            heads::collect(&mut b, &s, rep, &sel, t.site)
+            heads::collect(&mut b, &s, (rep, i), &sel, t.site)
         } else {
-            collect(&mut b, &s, rep, width, units, t.site)?
+            collect(&mut b, &s, (rep, i), width, units, t.site)?
         };
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
@@ -75,8 +79,10 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                 b.op("Where", &[m, &zero, &s], vec![])
             }
             None => {
-                let shape = b.op("Shape", &[&s], vec![]);
-                b.op("ConstantOfShape", &[&shape], vec![attr_tensor("value", zero_tensor(elem))])
+                let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
+                // Shaped by the site itself: tract folds a ConstantOfShape feeding a MatMul to the wrong rank.
+                let always = b.op("Equal", &[&s, &s], vec![]);
+                b.op("Where", &[&always, &zero, &zero], vec![])
             }
         },
         Kind::Noise => {
@@ -181,6 +187,36 @@ fn finish(mut patch: Patch, b: Builder, shunt: Option<Shunt>) -> Patch {
     patch
 }
 
+/// The unit count a Collect's view is built for. pyvene views the kept flattened columns as
+/// `[b, k, -1]`, which a graph can only build for a known `k`: fixed positions give it; with
+/// run-time positions it is `max_number_of_units` (the positions input is then
+/// `[batch, max_number_of_units]`); on the whole tensor it is the sequence length, which must be
+/// fixed unless every column is kept (a module path without subspaces).
+fn collect_units(rep: &Rep, site: &Site, width: Option<usize>) -> Result<Option<usize>, InterventionError> {
+    let fixed = count_units(&rep.positions);
+    let Some(d) = width else { return Ok(fixed) };
+    let rank = site.ty.shape.as_ref().map(Vec::len);
+    if fixed.is_some() || rank == Some(2) || kept_columns(rep, d, None, site)?.is_none() {
+        return Ok(fixed);
+    }
+    match rep.positions {
+        Positions::Runtime => Ok(Some(rep.max_units)),
+        _ => match lead_dims(site).1 {
+            Dim::Fixed(n) => Ok(Some(n as usize)),
+            Dim::Named(_) => Err(InterventionError::new(
+                rep.field("component"),
+                format!(
+                    "a whole-tensor Collect at an abstract component keeps only the first \
+                     max_number_of_units × {d} values of the flattened [batch, seq × {d}] tensor (pyvene's \
+                     interchange_dim), viewed as [batch, seq, -1], which needs a fixed sequence length; collect \
+                     the module path instead (`{}`), or give unit_locations",
+                    site.module.as_deref().map_or_else(|| site.value.clone(), |m| format!("{m}.output"))
+                ),
+            )),
+        },
+    }
+}
+
 fn count_units(p: &Positions) -> Option<usize> {
     match p {
         Positions::Fixed(rows) => Some(rows[0].len()),
@@ -243,7 +279,9 @@ fn source(
                 ));
             }
             if *positions == Positions::Runtime {
-                patch.inputs.push(locations_input(&format!("unit_locations.{i}.source"), i));
+                patch
+                    .inputs
+                    .push(locations_input(&format!("unit_locations.{i}.source"), Dim::Named(format!("units_{i}"))));
             }
             patch.inputs.extend(heads::inputs(rep, i, Side::Source));
             let x = geo.enter(b, sv);
@@ -254,43 +292,48 @@ fn source(
     }
 }
 
-/// Collect's output: pyvene flattens the `[b, k, d]` selection, keeps `[..., :idim]` (or the
-/// subspace columns), and reshapes to `[b, k, -1]`. `idim` defaults to `d × max_units` for
-/// abstract components and to everything for module paths (pyvene's `embed_dim=None`).
-/// Returns the value and its shape.
+/// Collect's output: pyvene flattens the `[b, k, d]` selection to `[b, k·d]`, keeps
+/// `[..., :idim]` (or the subspace columns), and views it as `[b, k, -1]`. `idim` defaults to
+/// `d × max_units` for abstract components and to everything for module paths (pyvene's
+/// `embed_dim=None`). `units` is `k` as [`collect_units`] gives it; without one every column is
+/// kept. Returns the value and its declared shape.
 fn collect(
     b: &mut Builder,
     s: &str,
-    rep: &Rep,
+    (rep, i): (&Rep, usize),
     width: Option<usize>,
     units: Option<usize>,
     site: &Site,
 ) -> Result<(String, Vec<Dim>), InterventionError> {
+    if let Some(shape) = site.ty.shape.as_ref().filter(|sh| sh.len() == 2 && rep.positions == Positions::All) {
+        return Ok((s.to_string(), shape.clone()));
+    }
     let (batch, seq) = lead_dims(site);
-    let (Some(k), Some(d)) = (units, width) else {
-        return Ok((s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]));
+    let unit_dim = match units {
+        Some(k) => Dim::Fixed(k as i64),
+        None if rep.positions == Positions::Runtime => Dim::Named(format!("units_{i}")),
+        None => seq,
     };
-    let total = k.saturating_mul(d);
-    let keep: Option<Vec<i64>> = match &rep.dims {
-        Dims::Prefix(None) if !site.abstract_component => None,
-        Dims::Prefix(n) => {
-            let n = n.unwrap_or(d.saturating_mul(rep.max_units));
-            if n < total && n > MAX_CONSTANT {
-                let field = if rep.dims == Dims::Prefix(None) { "max_number_of_units" } else { "interchange_dim" };
-                return Err(InterventionError::new(
-                    rep.field(field),
-                    format!("keeps {n} columns; pvc builds index constants of at most {MAX_CONSTANT} values"),
-                ));
-            }
-            (n < total).then(|| (0..n as i64).collect())
+    let Some(d) = width else {
+        return Ok((s.to_string(), vec![batch, unit_dim, Dim::Named(format!("collected_{i}_width"))]));
+    };
+    let (Some(keep), Some(k)) = (kept_columns(rep, d, units, site)?, units) else {
+        return Ok((s.to_string(), vec![batch, unit_dim, Dim::Fixed(d as i64)]));
+    };
+    let flat_shape = b.ints(&[2], &[0, -1]);
+    let flat = b.op("Reshape", &[s, &flat_shape], vec![]);
+    let picked = match &keep {
+        Kept::Prefix(n) => slice_axis(b, &flat, 1, 0, *n),
+        Kept::Columns(cols) => {
+            let idx = b.ints(&[cols.len() as i64], cols);
+            b.op("Gather", &[&flat, &idx], vec![attr_int("axis", 1)])
         }
-        Dims::Shared(cols) => Some(cols.iter().map(|&c| c as i64).collect()),
-        Dims::PerExample(rows) => Some(rows[0].iter().map(|&c| c as i64).collect()),
     };
-    let Some(cols) = keep else {
-        return Ok((s.to_string(), vec![batch, Dim::Fixed(k as i64), Dim::Fixed(d as i64)]));
+    let n = match &keep {
+        Kept::Prefix(n) => *n,
+        Kept::Columns(cols) => cols.len(),
     };
-    if cols.len() % k != 0 {
+    if n % k != 0 {
         let (at, what) = match &rep.dims {
             Dims::Prefix(Some(_)) => (rep.field("interchange_dim"), "interchange_dim"),
             Dims::Prefix(None) => (rep.field("max_number_of_units"), "interchange_dim (max_number_of_units × width)"),
@@ -299,20 +342,46 @@ fn collect(
         return Err(InterventionError::new(
             at,
             format!(
-                "{what} keeps {} of the {k}×{d} collected columns, which do not divide into {k} units \
-                 (pyvene would reshape them to [batch, {k}, -1] and fail)",
-                cols.len()
+                "{what} keeps {n} of the {k}×{d} collected columns, which do not divide into {k} units \
+                 (pyvene would reshape them to [batch, {k}, -1] and fail)"
             ),
         ));
     }
-    let flat_shape = b.ints(&[2], &[0, -1]);
-    let flat = b.op("Reshape", &[s, &flat_shape], vec![]);
-    let idx = b.ints(&[cols.len() as i64], &cols);
-    let picked = b.op("Gather", &[&flat, &idx], vec![attr_int("axis", 1)]);
     let back = b.ints(&[3], &[0, k as i64, -1]);
     let out = b.op("Reshape", &[&picked, &back], vec![]);
-    let w = cols.len() / k;
-    Ok((out, vec![batch, Dim::Fixed(k as i64), Dim::Fixed(w as i64)]))
+    Ok((out, vec![batch, Dim::Fixed(k as i64), Dim::Fixed((n / k) as i64)]))
+}
+
+/// The flattened columns a Collect keeps.
+enum Kept {
+    /// The first `n`.
+    Prefix(usize),
+    /// These, in order.
+    Columns(Vec<i64>),
+}
+
+/// The flattened columns Collect keeps, or `None` for all of them (a module path without
+/// subspaces, or a prefix at least as wide as the `k × d` selection when `k` is fixed).
+fn kept_columns(rep: &Rep, d: usize, units: Option<usize>, site: &Site) -> Result<Option<Kept>, InterventionError> {
+    Ok(match &rep.dims {
+        Dims::Prefix(None) if !site.abstract_component => None,
+        Dims::Prefix(n) => {
+            let n = n.unwrap_or(d.saturating_mul(rep.max_units));
+            if units.is_some_and(|k| n >= k.saturating_mul(d)) {
+                return Ok(None);
+            }
+            if n > MAX_CONSTANT {
+                let field = if rep.dims == Dims::Prefix(None) { "max_number_of_units" } else { "interchange_dim" };
+                return Err(InterventionError::new(
+                    rep.field(field),
+                    format!("keeps {n} columns; pvc builds index constants of at most {MAX_CONSTANT} values"),
+                ));
+            }
+            Some(Kept::Prefix(n))
+        }
+        Dims::Shared(cols) => Some(Kept::Columns(cols.iter().map(|&c| c as i64).collect())),
+        Dims::PerExample(rows) => Some(Kept::Columns(rows[0].iter().map(|&c| c as i64).collect())),
+    })
 }
 
 /// Which of `d` columns the dims selection touches, or `None` for all of them.
@@ -360,11 +429,6 @@ fn scalar(b: &mut Builder, elem: i32, v: f64) -> Result<String, String> {
     b.constant(elem, &[], &[v])
 }
 
-fn zero_tensor(elem: i32) -> pb::TensorProto {
-    let size = crate::onnx::dtype_size(elem).unwrap_or(4) as usize;
-    pb::TensorProto { dims: vec![1], data_type: Some(elem), raw_data: Some(vec![0; size].into()), ..Default::default() }
-}
-
 fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
     ValueType { elem: Some(elem), shape: Some(shape) }.to_value_info(name)
 }
@@ -376,13 +440,11 @@ fn lead_dims(site: &Site) -> (Dim, Dim) {
     (dim(0, "batch"), dim(1, "seq"))
 }
 
-/// An int64 `[batch, units_<i>]` positions input; each representation gets its own units symbol,
-/// so runtimes do not tie the unit counts of different interventions together.
-fn locations_input(name: &str, index: usize) -> pb::ValueInfoProto {
-    let ty = ValueType {
-        elem: Some(DataType::Int64 as i32),
-        shape: Some(vec![Dim::Named("batch".into()), Dim::Named(format!("units_{index}"))]),
-    };
+/// An int64 `[batch, units]` positions input. Each representation's unit count is its own
+/// symbol `units_<i>` (so runtimes do not tie the unit counts of different interventions
+/// together), or fixed where the graph needs it (a Collect's view).
+fn locations_input(name: &str, units: Dim) -> pb::ValueInfoProto {
+    let ty = ValueType { elem: Some(DataType::Int64 as i32), shape: Some(vec![Dim::Named("batch".into()), units]) };
     ty.to_value_info(name)
 }
 
@@ -398,7 +460,7 @@ struct Geometry {
     rank: usize,
     width: Option<usize>,
     merge: bool,
-    split: Option<(usize, usize, usize)>,
+    split: Option<crate::locate::Cut>,
 }
 
 impl Geometry {
@@ -431,16 +493,18 @@ impl Geometry {
                 site.value
             ));
         }
-        let mut split = None;
-        if let Some(sp) = site.split {
-            let full = width.ok_or("the fused projection's width is unknown")?;
-            let (parts, index) = (sp.parts as usize, sp.index as usize);
-            if parts == 0 || index >= parts || full % parts != 0 {
-                return Err(format!("`{}` ({full} wide) does not split into {parts} equal parts", site.value));
+        let split = site.split.clone();
+        if let Some(cut) = &split {
+            match width {
+                Some(full) if full == cut.full => width = Some(cut.width()),
+                Some(full) => {
+                    return Err(format!(
+                        "`{}` is {full} wide but its component's columns assume {}",
+                        site.value, cut.full
+                    ));
+                }
+                None => return Err("the fused projection's width is unknown".into()),
             }
-            let w = full / parts;
-            split = Some((index * w, (index + 1) * w, full));
-            width = Some(w);
         }
         Ok(Geometry { rank, width, merge, split })
     }
@@ -451,31 +515,46 @@ impl Geometry {
             let shape = b.ints(&[3], &[0, 0, -1]);
             v = b.op("Reshape", &[&v, &shape], vec![]);
         }
-        if let Some((lo, hi, _)) = self.split {
-            v = slice_last(b, &v, lo, hi);
+        match self.split.as_ref().map(|c| (c, c.contiguous())) {
+            Some((_, Some((lo, hi)))) => v = slice_last(b, &v, lo, hi),
+            Some((c, None)) => {
+                let cols: Vec<i64> = c.columns().into_iter().map(|x| x as i64).collect();
+                let idx = b.ints(&[cols.len() as i64], &cols);
+                v = b.op("Gather", &[&v, &idx], vec![attr_int("axis", -1)]);
+            }
+            None => {}
         }
         v
     }
 
     fn exit(&self, b: &mut Builder, original: &str, y: &str) -> String {
         let mut v = y.to_string();
-        if let Some((lo, hi, full)) = self.split {
+        if let Some(cut) = &self.split {
             let base = if self.merge {
                 let shape = b.ints(&[3], &[0, 0, -1]);
                 b.op("Reshape", &[original, &shape], vec![])
             } else {
                 original.to_string()
             };
-            let mut parts = Vec::new();
-            if lo > 0 {
-                parts.push(slice_last(b, &base, 0, lo));
-            }
-            parts.push(v.clone());
-            if hi < full {
-                parts.push(slice_last(b, &base, hi, full));
-            }
-            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-            v = b.op("Concat", &refs, vec![attr_int("axis", -1)]);
+            v = match cut.contiguous() {
+                Some((lo, hi)) => {
+                    let mut parts = Vec::new();
+                    if lo > 0 {
+                        parts.push(slice_last(b, &base, 0, lo));
+                    }
+                    parts.push(v.clone());
+                    if hi < cut.full {
+                        parts.push(slice_last(b, &base, hi, cut.full));
+                    }
+                    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                    b.op("Concat", &refs, vec![attr_int("axis", -1)])
+                }
+                None => {
+                    let both = b.op("Concat", &[&base, &v], vec![attr_int("axis", -1)]);
+                    let idx = b.ints(&[cut.full as i64], &interleave(cut));
+                    b.op("Gather", &[&both, &idx], vec![attr_int("axis", -1)])
+                }
+            };
         }
         if self.merge {
             let shape = b.op("Shape", &[original], vec![]);
@@ -485,9 +564,23 @@ impl Geometry {
     }
 }
 
+/// For `concat(original, part)` along the last axis: the index of every column of the whole,
+/// taken from `part` where the cut owns it and from `original` elsewhere.
+fn interleave(cut: &crate::locate::Cut) -> Vec<i64> {
+    let mut idx: Vec<i64> = (0..cut.full as i64).collect();
+    for (k, c) in cut.columns().into_iter().enumerate() {
+        idx[c] = (cut.full + k) as i64;
+    }
+    idx
+}
+
 fn slice_last(b: &mut Builder, x: &str, lo: usize, hi: usize) -> String {
+    slice_axis(b, x, -1, lo, hi)
+}
+
+fn slice_axis(b: &mut Builder, x: &str, axis: i64, lo: usize, hi: usize) -> String {
     let starts = b.ints(&[1], &[lo as i64]);
     let ends = b.ints(&[1], &[hi as i64]);
-    let axes = b.ints(&[1], &[-1]);
+    let axes = b.ints(&[1], &[axis]);
     b.op("Slice", &[x, &starts, &ends, &axes], vec![])
 }

@@ -11,13 +11,15 @@ pub enum LocateError {
     },
     /// An abstract component was used without knowing the model family.
     #[error(
-        "abstract component `{component}` needs the model family: set \"model_type\" (one of {families}) or use a module path such as `transformer.h[0].mlp.output`"
+        "abstract component `{component}` needs the model family ({why}): set \"model_type\" (one of {families}), write rewrites/<family>/components.json and pass it with --model-type FILE, or use a module path such as `transformer.h[0].mlp.output`"
     )]
     NoFamily {
         /// The component.
         component: String,
         /// The known families.
         families: String,
+        /// What detection and inference found.
+        why: String,
     },
     /// The family does not define this abstract component.
     #[error("component `{}` is not defined for {family}{}", abbreviate(.component), nearest(.suggestions))]
@@ -28,6 +30,26 @@ pub enum LocateError {
         family: String,
         /// Its components nearest to the name.
         suggestions: Vec<String>,
+    },
+    /// The family refuses this component, for a stated reason.
+    #[error("component `{component}` of {family} is refused: {why}")]
+    Refused {
+        /// The component.
+        component: String,
+        /// The family.
+        family: String,
+        /// Why.
+        why: String,
+    },
+    /// A fused projection's part could not be cut out.
+    #[error("component `{component}` is a part of `{value}`, which cannot be cut: {why}")]
+    Cut {
+        /// The component.
+        component: String,
+        /// The fused tensor.
+        value: String,
+        /// Why.
+        why: String,
     },
     /// The module exists but no tensor crosses that side of it.
     #[error("module `{module}` has no {side} tensor in this graph")]

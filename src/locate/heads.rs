@@ -6,6 +6,7 @@
 //! Reshapes split Q/K/V into `[b, s, heads, head_dim]`. The head count of a component is its
 //! width over the head size, so K/V of grouped-query attention get the kv-head count.
 
+use super::cut::HeadShape;
 use super::family::Family;
 use super::resolve::{Locator, Site, canonical};
 use crate::ir::Dim;
@@ -53,21 +54,42 @@ impl Locator {
         let Some(attn) = &fam.attention else {
             return Heads { count, head_dim: None, from: format!("family {} names no attention module", fam.family) };
         };
-        let path = canonical(&format!("{}{}", self.root(), attn.replace("{layer}", &layer.to_string())));
-        let mut dims = BTreeSet::new();
-        if let Some(m) = self.modules.get(&path) {
-            for (op, v) in &m.op_outputs {
-                let Some(shape) = self.types.get(v).and_then(|t| t.shape.as_ref()) else { continue };
-                if let (true, [_, _, Dim::Fixed(_), Dim::Fixed(d)]) = (op == "Reshape", shape.as_slice()) {
-                    dims.insert(*d as usize);
-                }
-            }
-        }
-        let from = format!("the per-head reshapes of `{}`", crate::locate::pyvene_spelling(&path));
+        let (pairs, from) = self.head_reshapes(fam, attn, layer);
+        let dims: BTreeSet<usize> = pairs.iter().map(|&(_, d)| d).collect();
         match dims.len() {
             1 => Heads { count, head_dim: dims.first().copied(), from },
             0 => Heads { count, head_dim: None, from: format!("{from} (none found)") },
             _ => Heads { count, head_dim: None, from: format!("{from} (they disagree: {dims:?})") },
         }
+    }
+
+    /// Query and key/value head counts and the head size of `fam`'s attention at `layer`, from
+    /// its per-head reshapes: the most heads are the query heads, the fewest the key/value heads.
+    pub(super) fn head_shape(&self, fam: &Family, layer: i64) -> Option<HeadShape> {
+        let (pairs, _) = self.head_reshapes(fam, fam.attention.as_ref()?, layer);
+        let dims: BTreeSet<usize> = pairs.iter().map(|&(_, d)| d).collect();
+        let [dim] = dims.into_iter().collect::<Vec<_>>()[..] else { return None };
+        let query = pairs.iter().map(|&(n, _)| n).max()?;
+        let kv = pairs.iter().map(|&(n, _)| n).min()?;
+        Some(HeadShape { query, kv, dim })
+    }
+
+    /// `(heads, head_dim)` of every `[b, s, heads, cols]` Reshape in the attention module (cols
+    /// divided by the family's `head_reshape_parts`), and where they were read.
+    fn head_reshapes(&self, fam: &Family, attn: &str, layer: i64) -> (BTreeSet<(usize, usize)>, String) {
+        let path = canonical(&format!("{}{}", self.root(), attn.replace("{layer}", &layer.to_string())));
+        let parts = fam.head_reshape_parts.unwrap_or(1).max(1) as usize;
+        let mut pairs = BTreeSet::new();
+        if let Some(m) = self.modules.get(&path) {
+            for (op, v) in &m.op_outputs {
+                let Some(shape) = self.types.get(v).and_then(|t| t.shape.as_ref()) else { continue };
+                if let (true, [_, _, Dim::Fixed(n), Dim::Fixed(d)]) = (op == "Reshape", shape.as_slice())
+                    && (*d as usize).is_multiple_of(parts)
+                {
+                    pairs.insert((*n as usize, *d as usize / parts));
+                }
+            }
+        }
+        (pairs, format!("the per-head reshapes of `{}`", crate::locate::pyvene_spelling(&path)))
     }
 }

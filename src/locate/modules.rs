@@ -41,6 +41,10 @@ pub struct Module {
     pub input: Option<Boundary>,
     /// What its forward hook sees.
     pub output: Option<Boundary>,
+    /// Every float tensor crossing its output boundary, in production order (the elements of
+    /// a tuple output).
+    #[serde(skip)]
+    pub outputs: Vec<String>,
 }
 
 /// Every module of a graph by path, plus the exporter convention it was read with.
@@ -83,9 +87,12 @@ impl ModuleMap {
                 nodes: nodes.clone(),
                 op_outputs: cx.op_outputs(nodes),
                 first: nodes.iter().map(|n| pos[n]).min().unwrap_or(usize::MAX),
-                input: cx.input_of(nodes),
                 output: cx.output_of(nodes),
+                input: None,
+                outputs: cx.outputs_in_order(nodes),
             };
+            let out_shape = module.output.as_ref().and_then(|b| types.get(&b.value)).and_then(|t| t.shape.clone());
+            let module = Module { input: cx.input_of(nodes, out_shape.as_deref()), ..module };
             modules.insert(path.clone(), module);
         }
         add_containers(&mut modules);
@@ -144,6 +151,7 @@ fn add_containers(modules: &mut BTreeMap<String, Module>) {
                 first: usize::MAX,
                 input: None,
                 output: None,
+                outputs: vec![],
             });
         }
     }
@@ -207,7 +215,27 @@ impl Cx<'_> {
         Some(Boundary { value: best.0.to_string(), candidates })
     }
 
-    fn input_of(&self, nodes: &BTreeSet<NodeId>) -> Option<Boundary> {
+    fn outputs_in_order(&self, nodes: &BTreeSet<NodeId>) -> Vec<String> {
+        let mut found: Vec<(usize, usize, &str)> = Vec::new();
+        for &n in nodes {
+            for (slot, out) in self.graph.node(n).proto.output.iter().enumerate() {
+                let outside = self.consumers.get(out).is_some_and(|c| c.iter().any(|c| !nodes.contains(c)));
+                if !out.is_empty()
+                    && (outside || self.outputs.contains(out.as_str()))
+                    && self.float_rank(out) == Some(0)
+                {
+                    found.push((self.pos[&n], slot, out));
+                }
+            }
+        }
+        found.sort();
+        found.into_iter().map(|(_, _, o)| o.to_string()).collect()
+    }
+
+    /// The input boundary: floats (and graph inputs) first, then a graph input or a tensor
+    /// shaped like the module's output (the hidden state, not a mask or position table a block
+    /// also reads), then the one read earliest.
+    fn input_of(&self, nodes: &BTreeSet<NodeId>, out_shape: Option<&[crate::ir::Dim]>) -> Option<Boundary> {
         let mut first: BTreeMap<&str, (u8, usize)> = BTreeMap::new();
         for &n in nodes {
             for input in self.graph.node(n).proto.input.iter().filter(|i| !i.is_empty()) {
@@ -231,7 +259,11 @@ impl Cx<'_> {
             }
         }
         let candidates = first.len();
-        let best = first.into_iter().min_by_key(|&(_, (rank, p))| (rank, p))?;
+        let unlike = |v: &str| {
+            !matches!(self.graph.producer(v), Some(Producer::Input(_)))
+                && out_shape.is_some_and(|o| self.types.get(v).and_then(|t| t.shape.as_deref()) != Some(o))
+        };
+        let best = first.into_iter().min_by_key(|&(v, (rank, p))| (rank, candidates > 1 && unlike(v), p))?;
         Some(Boundary { value: best.0.to_string(), candidates })
     }
 }

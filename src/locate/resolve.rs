@@ -1,7 +1,8 @@
 //! [`Locator`]: component names to tensors ([`Site`]s).
 
 use super::LocateError;
-use super::family::{self, Family, Hook, Split};
+use super::cut::Cut;
+use super::family::{self, Family, FamilyError, Hook};
 use super::modules::ModuleMap;
 use crate::ir::{Model, ValueType};
 use crate::onnx::s;
@@ -19,8 +20,8 @@ pub struct Site {
     /// Element type and shape, as far as known.
     #[serde(skip)]
     pub ty: ValueType,
-    /// Only this slice of the last axis belongs to the component.
-    pub split: Option<Split>,
+    /// Only these columns of the last axis belong to the component (a fused projection).
+    pub split: Option<Cut>,
     /// Heads may need merging back into one axis before intervening.
     pub merge_heads: bool,
     /// How the name was resolved, for reports.
@@ -43,6 +44,8 @@ pub struct Locator {
     pub family: Option<Family>,
     /// Why tract could not analyse the model, when it could not (the types are then partial).
     pub analysis: Option<String>,
+    /// How the family was chosen: detected (and which others matched), named, or inferred.
+    pub detection: String,
     root: String,
     values: Vec<String>,
 }
@@ -56,29 +59,47 @@ impl Locator {
         for id in model.graph.node_ids() {
             values.extend(model.graph.node(id).proto.output.iter().filter(|o| !o.is_empty()).cloned());
         }
-        let mut loc = Locator { modules, types, family: None, root: String::new(), values, analysis };
-        loc.family = family::builtin().into_iter().find(|f| loc.root_of(f).is_some());
-        if let Some(f) = &loc.family {
-            loc.root = loc.root_of(f).unwrap_or_default();
+        let mut loc =
+            Locator { modules, types, family: None, root: String::new(), values, analysis, detection: String::new() };
+        let found = super::detect::detect(&loc);
+        loc.detection = found.note;
+        if let Some((f, root)) = found.family {
+            loc.family = Some(f);
+            loc.root = root;
+        } else {
+            match super::infer::infer(&loc) {
+                Ok((f, root, notes)) => {
+                    loc.detection = format!("no family file matches; inferred from the module tree: {notes}");
+                    loc.family = Some(f);
+                    loc.root = root;
+                }
+                Err(why) => loc.detection = format!("{}; {why}", loc.detection),
+            }
         }
         loc
     }
 
-    /// Uses the family a model type names (`gpt2`, `LlamaForCausalLM`, pyvene's class string).
-    pub fn set_model_type(&mut self, model_type: &str) -> bool {
-        match family::by_model_type(model_type) {
-            Some(f) => {
-                self.root = self.root_of(&f).unwrap_or_default();
-                self.family = Some(f);
-                true
-            }
-            None => false,
+    /// Uses the family a model type names: a built-in name or model type (`gpt2`,
+    /// `LlamaForCausalLM`, pyvene's class string) or a path to a `components.json` file.
+    /// `infer` infers the map from the module tree even where a family file matches.
+    pub fn set_model_type(&mut self, model_type: &str) -> Result<(), FamilyError> {
+        if model_type == "infer" {
+            let (f, root, notes) = super::infer::infer(self).map_err(|why| FamilyError::Uninferable { why })?;
+            self.detection = format!("inferred from the module tree, as --model-type infer asks: {notes}");
+            self.family = Some(f);
+            self.root = root;
+            return Ok(());
         }
+        let f = family::resolve_model_type(model_type)?;
+        self.root = self.root_of(&f).unwrap_or_default();
+        self.detection = format!("{} named by the model type `{model_type}`", f.family);
+        self.family = Some(f);
+        Ok(())
     }
 
     /// Where the family's base model sits: one of its usual roots, or else the shortest prefix
     /// under which its anchor module exists (a model wrapped in another module).
-    fn root_of(&self, f: &Family) -> Option<String> {
+    pub(super) fn root_of(&self, f: &Family) -> Option<String> {
         if let Some(r) = f.roots.iter().find(|r| self.modules.get(&format!("{r}{}", f.anchor)).is_some()) {
             return Some(r.clone());
         }
@@ -104,10 +125,21 @@ impl Locator {
         let Some(fam) = &self.family else {
             if is_abstract(component) {
                 let known: Vec<String> = family::builtin().into_iter().map(|f| f.family).collect();
-                return Err(LocateError::NoFamily { component: component.into(), families: known.join(", ") });
+                return Err(LocateError::NoFamily {
+                    component: component.into(),
+                    families: known.join(", "),
+                    why: self.detection.clone(),
+                });
             }
             return Err(self.unknown(component));
         };
+        if let Some(why) = fam.refused.get(component) {
+            return Err(LocateError::Refused {
+                component: component.into(),
+                family: fam.family.clone(),
+                why: why.clone(),
+            });
+        }
         let Some(rule) = fam.components.get(component) else {
             let names: Vec<&String> = fam.components.keys().collect();
             return Err(LocateError::NotInFamily {
@@ -119,14 +151,33 @@ impl Locator {
         let spelled = format!("{}{}", self.root, rule.module.replace("{layer}", &layer.to_string()));
         let hook_word = if rule.hook == Hook::Input { "input" } else { "output" };
         let mut site = self.resolve_module(&canonical(&spelled), rule.hook, &format!("{spelled}.{hook_word}"))?;
-        site.split = rule.split;
         site.merge_heads = rule.merge_heads;
+        if let Some(sp) = &rule.split {
+            site.split = Some(self.cut(fam, layer, component, sp, &site)?);
+        }
         site.abstract_component = true;
         if let Some(count) = rule.heads {
             site.heads = Some(self.heads(fam, layer, count, &site));
         }
         site.via = format!("{component} (layer {layer}) → {}", site.via);
         Ok(site)
+    }
+
+    /// The columns of `site` a fused-projection component takes.
+    fn cut(
+        &self,
+        fam: &Family,
+        layer: i64,
+        component: &str,
+        sp: &super::Split,
+        site: &Site,
+    ) -> Result<Cut, LocateError> {
+        let err = |why: String| LocateError::Cut { component: component.into(), value: site.value.clone(), why };
+        let full = match site.ty.shape.as_deref() {
+            Some([.., crate::ir::Dim::Fixed(w)]) => *w as usize,
+            _ => return Err(err("its width is unknown".into())),
+        };
+        super::cut::cut(sp, full, self.head_shape(fam, layer)).map_err(err)
     }
 
     /// The family's root prefix (`transformer.`), empty when there is none.
@@ -155,6 +206,11 @@ impl Locator {
         if let Some(m) = self.modules.get(path).filter(|m| !m.nodes.is_empty()) {
             let b = if hook == Hook::Input { &m.input } else { &m.output };
             let b = b.as_ref().ok_or(LocateError::NoTensor { module: path.into(), side: side.into() })?;
+            if hook == Hook::Output
+                && let Some((value, via)) = self.tuple_element(m)
+            {
+                return Ok(self.site(&value, Some(path), hook, via));
+            }
             let mut via = format!("{} {side}", pyvene_spelling(path));
             if b.candidates > 1 {
                 via.push_str(&format!(" (hidden state chosen among {} boundary tensors)", b.candidates));
@@ -167,6 +223,27 @@ impl Locator {
         Err(self.unknown(spelled))
     }
 
+    /// The element pyvene's hook sees of a module the family says returns a tuple: its
+    /// boundary outputs in production order, then the rule's element.
+    pub fn tuple_element(&self, m: &super::Module) -> Option<(String, String)> {
+        let rule = self.tuple_rule(&m.path)?;
+        let outs = &m.outputs;
+        let value = outs.get(rule.element)?.clone();
+        let names = rule.elements.iter().zip(outs).map(|(n, v)| format!("{n} = `{v}`")).collect::<Vec<_>>().join(", ");
+        let via = format!(
+            "{} output (a tuple: {names}; pyvene's hook takes element {})",
+            pyvene_spelling(&m.path),
+            rule.element
+        );
+        Some((value, via))
+    }
+
+    /// The family's tuple rule for the module at `path`, if any.
+    pub fn tuple_rule(&self, path: &str) -> Option<&super::family::TupleRule> {
+        let fam = self.family.as_ref()?;
+        fam.tuples.iter().find(|r| path == r.suffix || path.ends_with(&format!(".{}", r.suffix)))
+    }
+
     fn nodeless(&self, path: &str) -> Option<Site> {
         let fam = self.family.as_ref()?;
         for rule in &fam.nodeless {
@@ -176,14 +253,15 @@ impl Locator {
             }
             if let Some(sib) = &rule.same_as {
                 let target = canonical(&format!("{base}{sib}"));
-                let m = self.modules.get(&target).filter(|m| !m.nodes.is_empty())?;
+                let Some(m) = self.modules.get(&target).filter(|m| !m.nodes.is_empty()) else { continue };
                 let b = if rule.hook == Some(Hook::Input) { &m.input } else { &m.output };
+                let Some(b) = b.as_ref() else { continue };
                 let via = format!("{} (no nodes; {})", pyvene_spelling(path), rule.why);
-                return Some(self.site(&b.as_ref()?.value, Some(path), Hook::Output, via));
+                return Some(self.site(&b.value, Some(path), Hook::Output, via));
             }
             if let Some(op) = &rule.last_op_in_parent {
                 let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
-                let value = self.last_op_output(parent, op)?;
+                let Some(value) = self.last_op_output(parent, op) else { continue };
                 let via = format!("{} (no nodes; {})", pyvene_spelling(path), rule.why);
                 return Some(self.site(&value, Some(path), Hook::Output, via));
             }

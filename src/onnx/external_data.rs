@@ -142,10 +142,13 @@ fn check(
             .checked_sub(offset)
             .ok_or_else(|| bad(format!("offset {offset} is past the end of `{location}` ({size} bytes)")))?,
     };
-    if offset.checked_add(length).is_none_or(|end| end > size) {
+    if offset.checked_add(length).is_none() {
+        return Err(bad(format!("offset {offset} plus length {length} overflows 64 bits")));
+    }
+    if offset + length > size {
         return Err(bad(format!(
             "bytes {offset}..{} lie past the end of `{location}` ({size} bytes): the file is short",
-            offset.saturating_add(length)
+            offset + length
         )));
     }
     if let Some(need) = expected_bytes(t)

@@ -103,8 +103,9 @@ pub fn decode_shared(bytes: Bytes, path: &Path) -> Result<pb::ModelProto, OnnxEr
     if bytes.is_empty() {
         return Err(not_onnx("the file is empty".into()));
     }
-    let proto = pb::ModelProto::decode(bytes)
-        .map_err(|e| not_onnx(format!("protobuf decoding failed (truncated or garbage): {e}")))?;
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| {
+        not_onnx(format!("protobuf decoding failed (truncated or garbage): {}", short_path(&e.to_string())))
+    })?;
     match proto.ir_version {
         Some(v) if v > 0 => {}
         _ => return Err(not_onnx("no ir_version: this protobuf is not a ModelProto".into())),
@@ -116,4 +117,15 @@ pub fn decode_shared(bytes: Bytes, path: &Path) -> Result<pb::ModelProto, OnnxEr
         return Err(not_onnx("the model imports no opset".into()));
     }
     Ok(proto)
+}
+
+/// A prost decode error with its field path (`A.b: C.d: …: reason`) cut to the first and last
+/// three steps and a count of the levels left out, so deep nesting stays a short line.
+fn short_path(message: &str) -> String {
+    let parts: Vec<&str> = message.split(": ").collect();
+    if parts.len() <= 8 {
+        return message.to_string();
+    }
+    let (head, tail) = (&parts[..4], &parts[parts.len() - 4..]);
+    format!("{}: … ({} more levels) …: {}", head.join(": "), parts.len() - 8, tail.join(": "))
 }

@@ -26,6 +26,9 @@ pub struct Options {
     pub original: bool,
     /// Verify the graph after every pass (the result is always verified).
     pub verify: bool,
+    /// The family to use (`--model-type`: a name, an HF class string or a `components.json`
+    /// path), over the schema's `model_type` and detection.
+    pub model_type: Option<String>,
 }
 
 /// What the passes share: the plan, its resolved sites, and the pristine model.
@@ -62,10 +65,11 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
         }
     }
     let mut loc = Locator::new(model);
-    if let Some(t) = &plan.model_type
-        && !loc.set_model_type(t)
+    if let Some(t) = opts.model_type.as_ref().or(plan.model_type.as_ref())
+        && let Err(e) = loc.set_model_type(t)
     {
-        return Err(crate::schema::SchemaError::new("model_type", format!("unknown model type `{t}`")).into());
+        let at = if opts.model_type.is_some() { "--model-type" } else { "model_type" };
+        return Err(crate::schema::SchemaError::new(at, e.to_string()).into());
     }
     let blame = |e: RewriteError| match &loc.analysis {
         Some(why) => RewriteError::Unanalysable { why: why.clone(), cause: Box::new(e) },

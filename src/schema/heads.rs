@@ -53,7 +53,9 @@ pub(super) fn unit_of(u: Option<&At>) -> Result<Unit, SchemaError> {
         "pos" => Ok(Unit::Pos),
         "h" => Ok(Unit::Heads),
         "h.pos" => Ok(Unit::HeadsPos),
-        "t" => Err(u.err("unit `t` is not supported yet; supported: pos, h, h.pos")),
+        "t" => Err(u.err(
+            "unit `t` is refused: it addresses the time steps of a recurrent model (pyvene's GRU calls each cell once per step), and an exported graph unrolls the steps into one module scope, so a module path cannot name one step's tensor; address that step's tensor by name with unit pos, h or h.pos",
+        )),
         other => Err(u.err(format!("unknown unit `{other}`; pyvene's units are pos, h, h.pos, t"))),
     }
 }

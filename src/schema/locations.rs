@@ -47,7 +47,9 @@ pub fn unit_locations(root: &At, n: usize) -> Result<Option<Vec<Locs>>, SchemaEr
             }
             let key = map.keys().next().cloned().unwrap_or_default();
             let msg = if key.contains("->") && key != "sources->base" {
-                format!("`{key}`: serial mode is not supported yet; use parallel mode (\"sources->base\")")
+                format!(
+                    "`{key}`: serial mode is not implemented: it chains the source runs (source_0 -> source_1 -> base, each intervened by the one before), and pvc builds every source run from the un-intervened graph; use parallel mode (\"sources->base\")"
+                )
             } else {
                 format!("unknown key `{key}`; expected \"sources->base\" or \"base\"")
             };

@@ -132,7 +132,10 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     if let Some(mode) = root.get("mode")
         && mode.str()? != "parallel"
     {
-        return Err(mode.err(format!("mode `{}` is not supported yet; use \"parallel\"", mode.str()?)));
+        return Err(mode.err(format!(
+            "mode `{}` is not implemented: serial mode chains the source runs (source_0 -> source_1 -> base), and pvc builds every source run from the un-intervened graph; use \"parallel\"",
+            mode.str()?
+        )));
     }
     check_top_keys(&root)?;
     let raws = representations(&root)?;
