@@ -272,7 +272,12 @@ fn half_precision_weights_keep_their_bits_at_half_precision_sites() {
         pvc::runtime::write_safetensors_with(&dir.path().join("w.safetensors"), &ts, &Default::default()).unwrap();
         let plan = pvc::schema::Plan::from_json(schema, dir.path()).unwrap();
         let mut m = pvc::ir::Model::load(&util::model(model)).unwrap();
-        pvc::rewrite::rewrite(&mut m, &plan, &pvc::rewrite::Options { original: false, verify: true }).unwrap();
+        pvc::rewrite::rewrite(
+            &mut m,
+            &plan,
+            &pvc::rewrite::Options { original: false, verify: true, ..Default::default() },
+        )
+        .unwrap();
         let ours: Vec<_> = m
             .graph
             .initializers
