@@ -172,6 +172,16 @@ CASES = [
          set=weights_jumprelu, call=dict(unit_locations={"sources->base": [[same(1)], [same(3)]]}, subspaces=[[[2, 5, 9, 17], [2, 5, 9, 17]]]),
          sources=[21],
          description="JumpReLU SAE (24 latents) on GPT-2 head 3 <- source head 1 (unit h), latents 2,5,9,17"),
+    dict(name="llama_boundless_shorthand", family="llama", models=LLAMA, cls=pv.BoundlessRotatedSpaceIntervention,
+         repr=dict(layer=1, component="mlp_output", unit="pos"), set=weights_boundless,
+         call=dict(unit_locations={"sources->base": [1, 5]}), sources=[21],
+         description="Boundless DAS at Llama mlp_output L1 with pyvene's (source, base) pair shorthand [1, 5]: "
+                     "batch-agnostic, so the source keeps its own batch symbol"),
+    dict(name="gpt2_das_heads_shorthand", family="gpt2", models=GPT2, cls=pv.RotatedSpaceIntervention,
+         repr=dict(layer=0, component="head_attention_value_output", unit="h", max_number_of_units=3),
+         set=weights_das, interchange_dim=20, call=dict(unit_locations={"sources->base": [0, 1, 3]}), sources=[22],
+         description="DAS over GPT-2 heads 0,1,3 at every position (unit h, flat-list shorthand, "
+                     "max_number_of_units=3): (b,3,s,16) flattened to (b,s,48), first 20 rotated dims"),
     dict(name="llama_saelens_jumprelu", family="llama", models=LLAMA, cls=pv.JumpReLUAutoencoderIntervention,
          repr=dict(layer=1, component="block_output", unit="pos", low_rank_dimension=48), set=weights_jumprelu,
          call=dict(unit_locations=pair(same(2), same(2)), subspaces=[[[0, 5, 9, 30], [0, 5, 9, 30]]]), sources=[22],

@@ -55,7 +55,7 @@ pub fn lower(b: &mut Builder, rep: &Rep, g: &Gathered, elem: i32) -> Result<Stri
     };
     let io = Io { base: &base, source: &source, elem, take: &take };
     let out = what::apply(b, t, &io).map_err(|m| InterventionError::new(rep.field("component"), m))?;
-    Ok(if flat { unflatten(b, &out, g.s, g.heads) } else { out })
+    Ok(if flat { unflatten(b, &out, g, g.heads) } else { out })
 }
 
 /// The weights' side against the width the site gives: `k × d` when flattened and the unit
@@ -105,14 +105,29 @@ fn flatten(b: &mut Builder, x: &str, heads: bool, n: usize) -> String {
     }
 }
 
-fn unflatten(b: &mut Builder, y: &str, like: &str, heads: bool) -> String {
-    if heads {
-        let t = b.op("Transpose", &[like], vec![attr_ints("perm", &[0, 2, 1, 3])]);
-        let shape = b.op("Shape", &[&t], vec![]);
-        let r = b.op("Reshape", &[y, &shape], vec![]);
-        b.op("Transpose", &[&r], vec![attr_ints("perm", &[0, 2, 1, 3])])
-    } else {
-        let shape = b.op("Shape", &[like], vec![]);
-        b.op("Reshape", &[y, &shape], vec![])
+/// Views `y` back as the units of `g.s`. With a known unit width the leading dim is copied
+/// (`0`) rather than read from `g.s`: a source run has its own batch symbol, and tract cannot
+/// equate the broadcast of two symbols with one of them.
+fn unflatten(b: &mut Builder, y: &str, g: &Gathered, heads: bool) -> String {
+    match (heads, g.width) {
+        (true, Some(d)) => {
+            let shape = b.ints(&[4], &[0, 0, -1, d as i64]);
+            let r = b.op("Reshape", &[y, &shape], vec![]);
+            b.op("Transpose", &[&r], vec![attr_ints("perm", &[0, 2, 1, 3])])
+        }
+        (false, Some(d)) => {
+            let shape = b.ints(&[3], &[0, -1, d as i64]);
+            b.op("Reshape", &[y, &shape], vec![])
+        }
+        (true, None) => {
+            let t = b.op("Transpose", &[g.s], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+            let shape = b.op("Shape", &[&t], vec![]);
+            let r = b.op("Reshape", &[y, &shape], vec![]);
+            b.op("Transpose", &[&r], vec![attr_ints("perm", &[0, 2, 1, 3])])
+        }
+        (false, None) => {
+            let shape = b.op("Shape", &[g.s], vec![]);
+            b.op("Reshape", &[y, &shape], vec![])
+        }
     }
 }

@@ -62,7 +62,8 @@ impl Pass for FixBatch {
 /// sequence axis becomes that number.
 fn fixed_seq(cx: &Cx) -> Option<(String, i64)> {
     cx.plan.reps.iter().zip(&cx.sites).find_map(|(rep, r)| {
-        let t = rep.trained.as_ref().filter(|_| rep.kind.flattens() && rep.positions == Positions::All)?;
+        let whole = rep.positions == Positions::All && rep.heads.as_ref().is_none_or(|h| h.base == Positions::All);
+        let t = rep.trained.as_ref().filter(|_| rep.kind.flattens() && whole)?;
         let [_, Dim::Named(sym), .., Dim::Fixed(w)] = r.site.ty.shape.as_deref()? else { return None };
         let n = t.input_width() as i64;
         (*w > 0 && n % *w == 0).then(|| (sym.clone(), n / *w))
