@@ -307,3 +307,20 @@ fn half_precision_weights_keep_their_bits_at_half_precision_sites() {
     let d = outs[0].max_abs_diff(&outs[1]).unwrap();
     assert!(d < 5e-2, "fp16 and fp32 LoReFT differ by {d}");
 }
+
+#[test]
+fn per_example_subspaces_of_a_trained_intervention_are_refused() {
+    let out = util::tempdir();
+    let o = util::pvc()
+        .args(["rewrite", util::model("gpt2_legacy.onnx").to_str().unwrap()])
+        .arg(util::model(DAS).join("pyvene_save"))
+        .args(["-o", out.path().join("o.onnx").to_str().unwrap(), "--unit-locations", r#"{"sources->base": [3, 3]}"#])
+        .args(["--subspaces", "[[[0, 1], [2, 3]]]"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("subspaces[0]") && err.contains("different subspaces per example"), "{err}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
+}
