@@ -2,6 +2,7 @@
 
 use super::builder::{Builder, attr_int};
 use super::heads::{self, Side, Units};
+use super::what::basic;
 use super::{InterventionError, noise, trained};
 use crate::ir::{Dim, ValueType};
 use crate::ir::{Patch, Shunt};
@@ -72,19 +73,10 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         dims_mask(&mut b, &rep.dims, width)
             .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?
     };
+    let m = mask.as_deref();
+    let what = |e: String| err("component", e);
     let new = match rep.kind {
-        Kind::Zero => match &mask {
-            Some(m) => {
-                let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
-                b.op("Where", &[m, &zero, &s], vec![])
-            }
-            None => {
-                let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
-                // Shaped by the site itself: tract folds a ConstantOfShape feeding a MatMul to the wrong rank.
-                let always = b.op("Equal", &[&s, &s], vec![]);
-                b.op("Where", &[&always, &zero, &zero], vec![])
-            }
-        },
+        Kind::Zero => basic::zero(&mut b, &s, m, elem).map_err(what)?,
         Kind::Noise => {
             if units != Some(4) {
                 return Err(err(
@@ -112,8 +104,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
                     }
                 }
             }
-            let c = b.constant(elem, &[1, 4, d as i64], &vals).map_err(|m| err("component", m))?;
-            b.op("Add", &[&s, &c], vec![])
+            basic::noise(&mut b, &s, d, &vals, elem).map_err(what)?
         }
         k if k.is_trained() => {
             let src =
@@ -125,24 +116,11 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
             let g = trained::Gathered { s: &s, src: &src, heads: sel.has_heads(), width, seq };
             trained::lower(&mut b, rep, &g, elem)?
         }
-        _ => {
+        k => {
             let src = source(&mut b, t, &geo, (&sel, width), elem, &mut patch)?;
-            match (rep.kind, &mask) {
-                (Kind::Vanilla | Kind::Skip, Some(m)) => b.op("Where", &[m, &src, &s], vec![]),
-                (Kind::Vanilla | Kind::Skip, None) => {
-                    let shape = b.op("Shape", &[&s], vec![]);
-                    b.op("Expand", &[&src, &shape], vec![])
-                }
-                (k, m) => {
-                    let delta = match m {
-                        Some(m) => {
-                            let zero = scalar(&mut b, elem, 0.0).map_err(|m| err("component", m))?;
-                            b.op("Where", &[m, &src, &zero], vec![])
-                        }
-                        None => src,
-                    };
-                    b.op(if k == Kind::Subtraction { "Sub" } else { "Add" }, &[&s, &delta], vec![])
-                }
+            match k {
+                Kind::Vanilla | Kind::Skip => basic::interchange(&mut b, &s, &src, m),
+                _ => basic::shift(&mut b, &s, &src, m, elem, k == Kind::Subtraction).map_err(what)?,
             }
         }
     };
@@ -423,10 +401,6 @@ fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Optio
         Dims::Prefix(_) => {}
     }
     Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
-}
-
-fn scalar(b: &mut Builder, elem: i32, v: f64) -> Result<String, String> {
-    b.constant(elem, &[], &[v])
 }
 
 fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {

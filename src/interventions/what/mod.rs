@@ -1,9 +1,10 @@
-//! What a trained intervention computes: a function of the base and source vectors (already
-//! gathered at their units and, where pyvene does, flattened), knowing nothing of where they
-//! came from. One file per family; each builds standard ONNX ops (MatMul, Relu, Where, …)
-//! whose constants take the site's element type.
+//! What an intervention computes: a function of the base and source vectors (already gathered
+//! at their units and, for trained kinds where pyvene does, flattened), knowing nothing of where
+//! they came from. One file per family ([`basic`] for pyvene's untrained kinds); each builds
+//! standard ONNX ops (MatMul, Relu, Where, …) whose constants take the site's element type.
 
 mod autoencoder;
+pub mod basic;
 mod mask;
 mod reft;
 mod rotated;
