@@ -105,6 +105,16 @@ def all_cases():
     for c in cases:
         if c["family"] == "olmo2":
             c["no_model_type"] = True
+    # a tuple output: rotary_emb returns (cos, sin); pyvene's hook takes output[0] (cos)
+    for fam in ("mistral", "gpt_neox"):
+        root = "gpt_neox" if fam == "gpt_neox" else "model"
+        cases.append(dict(name=f"{fam}_rotary_emb_tuple_addition", family=fam, models=models_of(fam), form="list",
+                          reprs=[dict(component=f"{root}.rotary_emb.output", intervention_type="addition",
+                                      source_representation=vec(7100 + len(fam), n=8 if fam == "gpt_neox" else 16,
+                                                                scale=0.5))],
+                          top={},
+                          description=f"{fam} {root}.rotary_emb.output, a (cos, sin) tuple: add a vector to what "
+                                      "pyvene's hook sees, output[0] = cos, at every position"))
     # pyvene's own MLP (schema names the family)
     cases.append(dict(name="pv_mlp_block_output_zero", family="pv_mlp", models=models_of("pv_mlp"), form="list",
                       reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="zero")],
