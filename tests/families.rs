@@ -4,6 +4,7 @@
 use crate::util;
 use pvc::ir::Model;
 use pvc::locate::Locator;
+use pvc::runtime::{Backend, TractBackend};
 
 fn locator(model: &str) -> Locator {
     Locator::new(&Model::load(&util::model(model)).unwrap())
@@ -103,6 +104,11 @@ fn model_type_names_a_family_a_class_string_or_a_file() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
+    let case = case.parent().unwrap();
+    let got = TractBackend::load(&out_model).unwrap().run(&util::tensors(&case.join("inputs.safetensors"))).unwrap();
+    let want = util::tensors(&case.join("expected.safetensors"));
+    let d = util::get(&got, "logits").unwrap().max_abs_diff(util::get(&want, "logits").unwrap()).unwrap();
+    assert!(d <= 1e-4, "the user's file gives the recorded numbers: differs by {d:e}");
     let (code, _, err) = pvc(&["inspect", m, "--model-type", "falcon"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--model-type") && err.contains("unknown model type `falcon`"), "{err}");
