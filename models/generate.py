@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--case", action="append", help="only (re)generate this case (repeatable)")
     ap.add_argument("--families", action="store_true", help="the family fixtures and cases (families.py)")
     ap.add_argument("--only", action="append", help="with --families: only this family's fixtures (repeatable)")
+    ap.add_argument("--trained-only", action="store_true", help="only the trained-intervention cases")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -87,7 +88,10 @@ def main():
         make_fixtures(models)
     import pvc_cases as C  # imports pyvene (slow, chatty)
     seed_everything()
-    report = C.make_cases(HERE, models, only=args.case)
+    report = {} if args.trained_only else C.make_cases(HERE, models, only=args.case)
+    import cases_trained as T  # trained interventions, fed to pvc from pyvene's save directories
+    seed_everything()
+    report.update(T.make_cases(HERE, models, only=args.case))
     print("\n== pyvene cases ==")
     for k, v in report.items():
         print(f"  {k:36s} {v}")

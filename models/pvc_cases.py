@@ -302,6 +302,13 @@ CASES = [
          top=dict(unit_locations={"base": [[loc([0, 1], [2, 3]), loc([3], [5])]]}),
          description="h.pos interchange with the source activation given at run time (input "
                      "source_representations.0, [2,2,1,16] = [batch, heads, positions, head_dim])"),
+    dict(name="gpt2_hpos_collect_runtime_locations", family="gpt2", models=GPT2, form="list",
+         reprs=[dict(layer=0, component="head_attention_value_output", unit="h.pos", max_number_of_units=2,
+                     intervention_type="collect")],
+         top=dict(unit_locations="runtime"),
+         runtime_head_locations={0: (None, (loc([0, 3], [1, 2]), loc([1, 2, 3], [0, 4, 5])))},
+         description="Collect at h.pos with heads and positions given at run time (2 heads x 3 positions per "
+                     "example), max_number_of_units=2: collected.0 is [2,2,3,16]"),
     dict(name="gpt2_hpos_vanilla_runtime_locations", family="gpt2", models=GPT2, form="list", sources=[22],
          reprs=[dict(layer=1, component="head_value_output", unit="h.pos", intervention_type="vanilla")],
          runtime_head_locations={0: ((loc([2], [0]), loc([1], [3])), (loc([2], [3]), loc([4], [2])))},
@@ -454,12 +461,16 @@ def forward_args(case, schema):
     if case.get("runtime_head_locations"):
         n = len(schema["representations"])
         src_side, base_side = [None] * n, [None] * n
-        for i, ((sh, sp), (bh, bp)) in case["runtime_head_locations"].items():
-            src_side[i], base_side[i] = [sh, sp], [bh, bp]
-            for side, (h, p) in (("source", (sh, sp)), ("base", (bh, bp))):
-                inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(h, dtype=torch.int64)
-                inputs[f"unit_locations.{i}.{side}"] = torch.tensor(p, dtype=torch.int64)
-        kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
+        for i, (src, (bh, bp)) in case["runtime_head_locations"].items():
+            src_side[i], base_side[i] = (None if src is None else list(src)), [bh, bp]
+            for side, locs in (("source", src), ("base", (bh, bp))):
+                if locs is not None:
+                    inputs[f"unit_locations.{i}.{side}.heads"] = torch.tensor(locs[0], dtype=torch.int64)
+                    inputs[f"unit_locations.{i}.{side}"] = torch.tensor(locs[1], dtype=torch.int64)
+        if all(x is None for x in src_side):
+            kwargs["unit_locations"] = {"base": base_side}
+        else:
+            kwargs["unit_locations"] = {"sources->base": (src_side, base_side)}
     if case.get("runtime_activation"):
         g = torch.Generator().manual_seed(hash_name(case["name"]))
         acts = []

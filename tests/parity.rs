@@ -13,12 +13,15 @@ const TOLERANCE: f64 = 1e-4;
 /// tract and ONNX Runtime (at its default, ORT_ENABLE_ALL) must agree this closely.
 const BACKENDS_AGREE: f64 = 1e-5;
 
-/// Rewrites `model` with the case's schema and returns where the patched model was written.
+/// Rewrites `model` with the case's schema (a file, or pyvene's save directory with the call-time
+/// arguments of `"call"`) and returns where the patched model was written.
 fn patch(case_dir: &Path, model: &Path, original: bool, out_dir: &Path) -> Result<std::path::PathBuf, String> {
     let case: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
     let schema = case_dir.join(case["schema"].as_str().unwrap());
-    let plan = Plan::from_path(&schema).map_err(|e| e.to_string())?;
+    let call: Vec<(&str, serde_json::Value)> =
+        case["call"].as_object().map(|m| m.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()).unwrap_or_default();
+    let plan = Plan::from_path_with(&schema, &call).map_err(|e| e.to_string())?;
     let mut m = Model::load(model).map_err(|e| e.to_string())?;
     rewrite(&mut m, &plan, &Options { original, verify: true, ..Default::default() }).map_err(|e| e.to_string())?;
     let stem = model.file_stem().unwrap().to_string_lossy().replace('/', "_");

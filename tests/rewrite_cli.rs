@@ -66,7 +66,11 @@ fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
         r#"{"representations": [{"component": "block_output", "intervention_type": "RotatedSpaceIntervention"}]}"#,
-        &["representations[0].intervention_type", "not supported yet"],
+        &[
+            "representations[0]",
+            "RotatedSpaceIntervention needs its trained tensor",
+            "\"weights\" file has no tensor `0.rotate_layer",
+        ],
     );
     fails(
         "gpt2_legacy.onnx",

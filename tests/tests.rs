@@ -19,3 +19,4 @@ mod parity;
 mod rewrite_cli;
 mod run_inputs;
 mod silently_wrong;
+mod trained;

@@ -142,17 +142,20 @@ fn transpose(b: &mut Builder, x: &str) -> String {
 /// pyvene's Collect at head units: the `[b, kh, kp, d]` selection is flattened to
 /// `[b, kp, kh·d]`, cut to `[..., :idim]` (or the subspace columns), and viewed back as
 /// `[b, kh, kp, -1]`; `idim` is `d × max_number_of_units`. Returns the value and its shape.
-pub fn collect(b: &mut Builder, s: &str, rep: &Rep, units: &Units, site: &Site) -> (String, Vec<Dim>) {
+/// With run-time heads the head count is `max_number_of_units` (see [`collect_heads`]).
+pub fn collect(b: &mut Builder, s: &str, (rep, i): (&Rep, usize), units: &Units, site: &Site) -> (String, Vec<Dim>) {
     let h = units.heads.as_ref().expect("collect at head units splits heads");
     let shape = site.ty.shape.as_deref().unwrap_or(&[]);
     let batch = shape.first().cloned().unwrap_or(Dim::Named("batch".into()));
-    let count = |p: &Positions, all: Dim| match p {
+    let count = |p: &Positions, all: Dim, runtime: Dim| match p {
         Positions::Fixed(rows) => Dim::Fixed(rows[0].len() as i64),
-        _ => all,
+        Positions::Runtime => runtime,
+        Positions::All => all,
     };
     let sel = rep.heads.as_ref().expect("head units have heads");
-    let kh = count(&sel.base, Dim::Fixed(h.count as i64));
-    let kp = count(&rep.positions, shape.get(1).cloned().unwrap_or(Dim::Named("seq".into())));
+    let kh = count(&sel.base, Dim::Fixed(h.count as i64), Dim::Fixed(rep.max_units as i64));
+    let seq = shape.get(1).cloned().unwrap_or(Dim::Named("seq".into()));
+    let kp = count(&rep.positions, seq, Dim::Named(format!("units_{i}")));
     let d = h.dim;
     let full = vec![batch.clone(), kh.clone(), kp.clone(), Dim::Fixed(d as i64)];
     let Dim::Fixed(nh) = kh else { return (s.to_string(), full) };
@@ -334,7 +337,26 @@ pub fn inputs(rep: &Rep, i: usize, side: Side) -> Vec<pb::ValueInfoProto> {
     if *sel != Positions::Runtime {
         return vec![];
     }
-    vec![heads_input(&format!("unit_locations.{i}.{}.heads", side.word()), i)]
+    let mut input = heads_input(&format!("unit_locations.{i}.{}.heads", side.word()), i);
+    if let Some(k) = collect_heads(rep) {
+        input = fixed_heads_input(&format!("unit_locations.{i}.{}.heads", side.word()), k);
+    }
+    vec![input]
+}
+
+/// The head count a Collect at run-time heads is built for: pyvene views the kept
+/// `d × max_number_of_units` columns per head, which a graph can only build for a known count,
+/// so the heads input is then `[batch, max_number_of_units]`.
+fn collect_heads(rep: &Rep) -> Option<usize> {
+    (rep.kind == crate::schema::Kind::Collect).then_some(rep.max_units)
+}
+
+fn fixed_heads_input(name: &str, count: usize) -> pb::ValueInfoProto {
+    let ty = ValueType {
+        elem: Some(DataType::Int64 as i32),
+        shape: Some(vec![Dim::Named("batch".into()), Dim::Fixed(count as i64)]),
+    };
+    ty.to_value_info(name)
 }
 
 /// The run-time head-location inputs of `rep` (numbered `i` in generated names) at `site`

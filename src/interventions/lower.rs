@@ -2,7 +2,7 @@
 
 use super::builder::{Builder, attr_int};
 use super::heads::{self, Side, Units};
-use super::{InterventionError, noise};
+use super::{InterventionError, noise, trained};
 use crate::ir::{Dim, ValueType};
 use crate::ir::{Patch, Shunt};
 use crate::locate::Site;
@@ -58,7 +58,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
         let out = if sel.has_heads() {
-            heads::collect(&mut b, &s, rep, &sel, t.site)
+            heads::collect(&mut b, &s, (rep, i), &sel, t.site)
         } else {
             collect(&mut b, &s, (rep, i), width, units, t.site)?
         };
@@ -66,8 +66,12 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
     }
-    let mask = dims_mask(&mut b, &rep.dims, width)
-        .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?;
+    let mask = if rep.kind.is_trained() {
+        None
+    } else {
+        dims_mask(&mut b, &rep.dims, width)
+            .map_err(|m| InterventionError::new(format!("subspaces[{}]", rep.index), m))?
+    };
     let new = match rep.kind {
         Kind::Zero => match &mask {
             Some(m) => {
@@ -111,6 +115,16 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
             let c = b.constant(elem, &[1, 4, d as i64], &vals).map_err(|m| err("component", m))?;
             b.op("Add", &[&s, &c], vec![])
         }
+        k if k.is_trained() => {
+            let src =
+                if k.takes_source() { source(&mut b, t, &geo, (&sel, width), elem, &mut patch)? } else { s.clone() };
+            let seq = match t.site.ty.shape.as_deref() {
+                Some([_, Dim::Fixed(s), ..]) => usize::try_from(*s).ok(),
+                _ => None,
+            };
+            let g = trained::Gathered { s: &s, src: &src, heads: sel.has_heads(), width, seq };
+            trained::lower(&mut b, rep, &g, elem)?
+        }
         _ => {
             let src = source(&mut b, t, &geo, (&sel, width), elem, &mut patch)?;
             match (rep.kind, &mask) {
@@ -149,6 +163,20 @@ fn rule(kind: Kind) -> &'static str {
         Kind::Collect => "collect",
         Kind::Noise => "add-noise",
         Kind::Skip => "skip-module",
+        Kind::RotatedSpace => "rotated-space",
+        Kind::LowRankRotatedSpace => "low-rank-rotated-space",
+        Kind::BoundlessRotatedSpace => "boundless-rotated-space",
+        Kind::SigmoidMaskRotatedSpace => "sigmoid-mask-rotated-space",
+        Kind::SigmoidMask => "sigmoid-mask",
+        Kind::PcaRotatedSpace => "pca-rotated-space",
+        Kind::Autoencoder => "autoencoder",
+        Kind::JumpReluAutoencoder => "jump-relu-autoencoder",
+        Kind::Loreft => "loreft",
+        Kind::Noreft => "noreft",
+        Kind::Consreft => "consreft",
+        Kind::Direft => "direft",
+        Kind::Lobireft => "lobireft",
+        Kind::Nodireft => "nodireft",
     }
 }
 

@@ -7,6 +7,8 @@ mod heads;
 mod lower;
 mod noise;
 mod select;
+mod trained;
+mod what;
 
 pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};

@@ -9,18 +9,22 @@ mod error;
 mod heads;
 mod json;
 mod locations;
+mod orthogonal;
 mod parse;
 mod plan;
 mod torch_bin;
+mod trained;
 mod weights;
 
 pub use error::SchemaError;
 pub use heads::{HeadSel, Unit};
+pub use orthogonal::{Mat, OrthMap, materialize};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 pub use plan::{MAX_COLUMNS, MAX_UNITS};
 /// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.
 #[doc(hidden)]
 pub use torch_bin::read_state_dict;
+pub use trained::Trained;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,9 @@ use super::SchemaError;
 use super::heads;
 use super::json::At;
 use super::locations::{self, Locs};
+use super::orthogonal::OrthMap;
 use super::plan::{Dims, Kind, MAX_COLUMNS, MAX_UNITS, Plan, Positions, Rep, Source};
+use super::trained;
 use super::weights::Weights;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -45,7 +47,7 @@ const TOP: [&str; 12] = [
 ];
 
 /// Keys a representation dict may carry.
-const EXTRA: [&str; 2] = ["interchange_dim", "source_representations"];
+const EXTRA: [&str; 3] = ["interchange_dim", "source_representations", "orthogonal_map"];
 
 /// Keys of a HF `PretrainedConfig` (transformers 4.51), which pyvene's saved `config.json`
 /// (an `IntervenableConfig`) may carry; they say nothing about interventions and are ignored.
@@ -171,7 +173,34 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             return Err(raw.get("max_number_of_units").unwrap().err(format!("must be 1 to {MAX_UNITS}")));
         }
         let partition = raw.get("subspace_partition").map(partition).transpose()?;
-        let idim = interchange_dim(raw, dims.as_ref(), i)?;
+        let idim_at = raw
+            .get("interchange_dim")
+            .cloned()
+            .or_else(|| dims.as_ref().and_then(|d| d.at(i)).filter(|d| !d.v.is_null()));
+        let idim = if kind == Kind::Autoencoder { None } else { interchange_dim(raw, dims.as_ref(), i)? };
+        if kind.is_trained()
+            && let Some(rows) = &subspaces[i]
+            && rows.iter().any(|r| r != &rows[0])
+        {
+            return Err(SchemaError::new(
+                format!("subspaces[{i}]"),
+                format!(
+                    "{} with different subspaces per example is not supported yet; give one list for every example",
+                    kind.class()
+                ),
+            ));
+        }
+        let trained = if kind.is_trained() {
+            let map = match raw.get("orthogonal_map") {
+                Some(m) => {
+                    Some(OrthMap::parse(m.str()?).ok_or_else(|| m.err("expected matrix_exp, cayley or householder"))?)
+                }
+                None => None,
+            };
+            Some(trained::read(kind, &weights, (i, &raw.at), map, idim_at.as_ref())?)
+        } else {
+            None
+        };
         let dims = select_dims(&raw.at, subspaces[i].clone(), partition, idim)?;
         let loc = locs.as_ref().map(|l| l[i].clone());
         let constant = constant_source(raw, &weights, i, kind)?;
@@ -192,6 +221,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             source,
             unit: units[i],
             heads,
+            trained,
         });
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
@@ -248,33 +278,33 @@ fn kind_of(raw: &RawRep, types: Option<&At>, i: usize) -> Result<Kind, SchemaErr
     let bare = text.trim_start_matches("<class '").trim_end_matches("'>");
     let bare = bare.rsplit('.').next().unwrap_or(bare);
     let key = bare.trim_end_matches("Intervention").to_ascii_lowercase();
+    if let Some(k) = Kind::ALL.iter().find(|k| k.class().trim_end_matches("Intervention").eq_ignore_ascii_case(&key)) {
+        return Ok(*k);
+    }
     Ok(match key.as_str() {
         "zero" => Kind::Zero,
         "vanilla" | "interchange" => Kind::Vanilla,
         "addition" | "add" => Kind::Addition,
         "subtraction" | "subtract" => Kind::Subtraction,
-        "collect" => Kind::Collect,
-        "noise" => Kind::Noise,
-        "skip" => Kind::Skip,
-        "rotatedspace"
-        | "boundlessrotatedspace"
-        | "sigmoidmaskrotatedspace"
-        | "sigmoidmask"
-        | "lowrankrotatedspace"
-        | "pcarotatedspace"
-        | "autoencoder"
-        | "jumpreluautoencoder"
-        | "loreft" => {
-            return Err(
-                at.err(format!("intervention `{bare}` is not supported yet (trained interventions are planned)"))
-            );
-        }
+        "das" | "rotated" => Kind::RotatedSpace,
+        "lowrank" | "lowrankdas" => Kind::LowRankRotatedSpace,
+        "boundless" => Kind::BoundlessRotatedSpace,
+        "jumprelu" | "sae" => Kind::JumpReluAutoencoder,
         _ => {
-            return Err(at.err(format!(
-                "unknown intervention `{text}`; supported: zero, vanilla, addition, subtraction, collect, noise, skip"
-            )));
+            let classes: Vec<&str> = Kind::ALL.iter().map(|k| k.class()).collect();
+            let near = nearest_names(bare, &classes);
+            return Err(at.err(format!("unknown intervention `{text}`; nearest: {}", near.join(", "))));
         }
     })
+}
+
+/// The three names closest to `name` by edit distance (case-insensitive), closest first.
+fn nearest_names<'k>(name: &str, valid: &[&'k str]) -> Vec<&'k str> {
+    let name = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &str)> =
+        valid.iter().map(|v| (edit_distance(&name, &v.to_ascii_lowercase()), *v)).collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, v)| v).collect()
 }
 
 fn partition(at: &At) -> Result<Vec<Vec<usize>>, SchemaError> {
@@ -359,6 +389,10 @@ fn constant_source(raw: &RawRep, weights: &Weights, i: usize, kind: Kind) -> Res
         return Err(raw.at.err(format!(
             "its source_representation was saved separately (hidden_source_representation): give it as tensor `{i}.source_representation` in the schema's \"weights\" file"
         )));
+    }
+    if v.is_some() && kind.is_trained() {
+        let at = raw.get("source_representation").cloned().unwrap_or(raw.at.clone());
+        return Err(at.err(format!("{} takes its source from a source run, not a source_representation", kind.class())));
     }
     if v.is_some() && !kind.takes_source() {
         let at = raw.get("source_representation").cloned().unwrap_or(raw.at.clone());
@@ -452,20 +486,23 @@ fn nearest<'k>(key: &str, valid: &[&'k str]) -> Option<&'k str> {
     if key.len() > 64 {
         return None;
     }
-    let distance = |a: &str, b: &str| -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    };
+    let distance = edit_distance;
     let (best, d) = valid.iter().map(|v| (*v, distance(key, v))).min_by_key(|(_, d)| *d)?;
     (d <= key.chars().count().div_ceil(3).max(1)).then_some(best)
+}
+
+/// Levenshtein distance over chars (names are short: callers cap their length).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().take(256).collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().take(256).enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }

@@ -25,6 +25,34 @@ pub enum Kind {
     Noise,
     /// Replace the module's output by its input (taken from the source run).
     Skip,
+    /// DAS: interchange in a learned orthogonal basis, `(swap(xR, sR)) Rᵀ`.
+    RotatedSpace,
+    /// Low-rank DAS: `x + ((s − x) W) Wᵀ` over orthonormal columns W.
+    LowRankRotatedSpace,
+    /// A sigmoid boundary mask over a learned rotation.
+    BoundlessRotatedSpace,
+    /// A learned sigmoid mask over a learned rotation.
+    SigmoidMaskRotatedSpace,
+    /// A learned sigmoid mask in the original basis.
+    SigmoidMask,
+    /// Interchange in a PCA basis.
+    PcaRotatedSpace,
+    /// Interchange chosen latents of a ReLU autoencoder.
+    Autoencoder,
+    /// Interchange latents of a JumpReLU sparse autoencoder.
+    JumpReluAutoencoder,
+    /// pyreft's LoReFT: `h + (hWᵀ + b − hR) Rᵀ`.
+    Loreft,
+    /// pyreft's NoReFT: `h + (hWᵀ + b − (hW₂ᵀ + b₂)) W₂`.
+    Noreft,
+    /// pyreft's ConsReFT: `h + (b − hR) Rᵀ`.
+    Consreft,
+    /// pyreft's DiReFT: `h + (hWᵀ + b) Rᵀ`.
+    Direft,
+    /// pyreft's LobiReFT: `h + b Rᵀ`.
+    Lobireft,
+    /// pyreft's NodiReFT: `h + (hWᵀ + b) W₂`.
+    Nodireft,
 }
 
 impl Kind {
@@ -38,12 +66,71 @@ impl Kind {
             Kind::Collect => "CollectIntervention",
             Kind::Noise => "NoiseIntervention",
             Kind::Skip => "SkipIntervention",
+            Kind::RotatedSpace => "RotatedSpaceIntervention",
+            Kind::LowRankRotatedSpace => "LowRankRotatedSpaceIntervention",
+            Kind::BoundlessRotatedSpace => "BoundlessRotatedSpaceIntervention",
+            Kind::SigmoidMaskRotatedSpace => "SigmoidMaskRotatedSpaceIntervention",
+            Kind::SigmoidMask => "SigmoidMaskIntervention",
+            Kind::PcaRotatedSpace => "PCARotatedSpaceIntervention",
+            Kind::Autoencoder => "AutoencoderIntervention",
+            Kind::JumpReluAutoencoder => "JumpReLUAutoencoderIntervention",
+            Kind::Loreft => "LoreftIntervention",
+            Kind::Noreft => "NoreftIntervention",
+            Kind::Consreft => "ConsreftIntervention",
+            Kind::Direft => "DireftIntervention",
+            Kind::Lobireft => "LobireftIntervention",
+            Kind::Nodireft => "NodireftIntervention",
         }
+    }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [Kind; 21] = [
+        Kind::Zero,
+        Kind::Vanilla,
+        Kind::Addition,
+        Kind::Subtraction,
+        Kind::Collect,
+        Kind::Noise,
+        Kind::Skip,
+        Kind::RotatedSpace,
+        Kind::LowRankRotatedSpace,
+        Kind::BoundlessRotatedSpace,
+        Kind::SigmoidMaskRotatedSpace,
+        Kind::SigmoidMask,
+        Kind::PcaRotatedSpace,
+        Kind::Autoencoder,
+        Kind::JumpReluAutoencoder,
+        Kind::Loreft,
+        Kind::Noreft,
+        Kind::Consreft,
+        Kind::Direft,
+        Kind::Lobireft,
+        Kind::Nodireft,
+    ];
+
+    /// Whether the kind is one of pyreft's (source-less, `keep_last_dim`).
+    pub fn is_reft(self) -> bool {
+        matches!(self, Kind::Loreft | Kind::Noreft | Kind::Consreft | Kind::Direft | Kind::Lobireft | Kind::Nodireft)
+    }
+
+    /// Whether the kind carries weights of its own ([`Trained`]).
+    pub fn is_trained(self) -> bool {
+        !matches!(
+            self,
+            Kind::Zero | Kind::Vanilla | Kind::Addition | Kind::Subtraction | Kind::Collect | Kind::Noise | Kind::Skip
+        )
+    }
+
+    /// Whether pyvene flattens the gathered units into one vector before calling the
+    /// intervention (`do_intervention`): every kind that is neither Localist nor `keep_last_dim`.
+    pub fn flattens(self) -> bool {
+        self.is_trained() && !matches!(self, Kind::SigmoidMask | Kind::JumpReluAutoencoder) && !self.is_reft()
     }
 
     /// Whether the kind reads a source at all.
     pub fn takes_source(self) -> bool {
         matches!(self, Kind::Vanilla | Kind::Addition | Kind::Subtraction | Kind::Skip)
+            || (self.is_trained() && !self.is_reft())
     }
 }
 
@@ -112,6 +199,8 @@ pub struct Rep {
     pub unit: super::heads::Unit,
     /// At head units, which heads (positions then address the sequence axis).
     pub heads: Option<super::heads::HeadSel>,
+    /// A trained kind's weights, as its module computes with them.
+    pub trained: Option<super::trained::Trained>,
 }
 
 impl Rep {

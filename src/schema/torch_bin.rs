@@ -67,13 +67,33 @@ fn read(t: &TensorRef, data: &[u8], budget: usize) -> Result<StateTensor, String
     if n > budget {
         return Err(format!("shape {:?} has {n} values, past the budget of {MAX_VALUES} per file", t.shape));
     }
+    let span = t
+        .shape
+        .iter()
+        .zip(&t.stride)
+        .try_fold(0usize, |m, (&d, &s)| if d == 0 { Some(m) } else { m.checked_add((d - 1).checked_mul(s)?) })
+        .and_then(|last| if n == 0 { Some(0) } else { last.checked_add(1) })
+        .ok_or_else(|| format!("shape {:?} with stride {:?} overflows", t.shape, t.stride))?;
     let range = t
         .offset
         .checked_mul(size)
-        .and_then(|start| Some(start..start.checked_add(n.checked_mul(size)?)?))
+        .and_then(|start| Some(start..start.checked_add(span.checked_mul(size)?)?))
         .ok_or_else(|| format!("offset {} with shape {:?} overflows", t.offset, t.shape))?;
     let bytes = data.get(range.clone()).ok_or_else(|| {
         format!("storage has {} bytes; the tensor needs bytes {}..{}", data.len(), range.start, range.end)
     })?;
-    Ok(StateTensor { shape: t.shape.clone(), values: bytes.chunks_exact(size).map(conv).collect() })
+    let mut values = Vec::with_capacity(n);
+    let mut index = vec![0usize; t.shape.len()];
+    for _ in 0..n {
+        let at: usize = index.iter().zip(&t.stride).map(|(i, s)| i * s).sum();
+        values.push(conv(&bytes[at * size..(at + 1) * size]));
+        for ax in (0..index.len()).rev() {
+            index[ax] += 1;
+            if index[ax] < t.shape[ax] {
+                break;
+            }
+            index[ax] = 0;
+        }
+    }
+    Ok(StateTensor { shape: t.shape.clone(), values })
 }

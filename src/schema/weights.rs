@@ -25,6 +25,8 @@ fn intkey_file(dir: &Path, key: &str) -> PathBuf {
 #[derive(Debug, Default)]
 pub struct Weights {
     tensors: Vec<Stored>,
+    /// Per representation of a save directory, its `intkey_<key>.bin` and whether it exists.
+    bins: Vec<(PathBuf, bool)>,
 }
 
 /// One named tensor: where it came from (for errors), its shape and its values.
@@ -49,6 +51,7 @@ impl Weights {
         let Some(keys) = root.get("sorted_keys") else { return Ok(()) };
         for (i, key) in keys.items()?.iter().enumerate() {
             let file = intkey_file(dir, key.str()?);
+            self.bins.push((file.clone(), file.is_file()));
             if !file.is_file() {
                 continue;
             }
@@ -97,7 +100,18 @@ impl Weights {
             let shape = view.shape().to_vec();
             tensors.push(Stored { name, file: path.display().to_string(), shape, values: vals });
         }
-        Ok(Weights { tensors })
+        Ok(Weights { tensors, bins: vec![] })
+    }
+
+    /// Representation `i`'s tensor `name`: its shape, values and the file it came from.
+    pub fn tensor(&self, i: usize, name: &str) -> Option<(&[usize], &[f32], &str)> {
+        let key = format!("{i}.{name}");
+        self.tensors.iter().find(|s| s.name == key).map(|s| (s.shape.as_slice(), s.values.as_slice(), s.file.as_str()))
+    }
+
+    /// The state_dict file of representation `i` in a save directory, and whether it exists.
+    pub fn bin(&self, i: usize) -> Option<(&Path, bool)> {
+        self.bins.get(i).map(|(p, e)| (p.as_path(), *e))
     }
 
     /// Representation `i`'s vector parameter `name`: it must be rank 1 and finite (a float64

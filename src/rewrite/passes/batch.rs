@@ -18,6 +18,9 @@ impl Pass for FixBatch {
     }
 
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
+        if let Some((sym, seq)) = fixed_seq(cx) {
+            fix_inputs(model, &sym, seq);
+        }
         let Some((batch, by)) = fixed_batch(cx)? else { return Ok(()) };
         let inits: std::collections::BTreeSet<String> =
             model.graph.initializers.iter().map(|t| s(&t.name).to_string()).collect();
@@ -52,6 +55,37 @@ impl Pass for FixBatch {
         fix_symbols(&mut model.graph, &symbols, batch);
         Ok(())
     }
+}
+
+/// A trained intervention that pyvene flattens, on the whole tensor, sees `(b, s·d)`: its
+/// weights fix the sequence length `s` (pyvene fails on any other), so the symbol of the site's
+/// sequence axis becomes that number.
+fn fixed_seq(cx: &Cx) -> Option<(String, i64)> {
+    cx.plan.reps.iter().zip(&cx.sites).find_map(|(rep, r)| {
+        let t = rep.trained.as_ref().filter(|_| rep.kind.flattens() && rep.positions == Positions::All)?;
+        let [_, Dim::Named(sym), .., Dim::Fixed(w)] = r.site.ty.shape.as_deref()? else { return None };
+        let n = t.input_width() as i64;
+        (*w > 0 && n % *w == 0).then(|| (sym.clone(), n / *w))
+    })
+}
+
+/// Every input dim and declared type named `sym` becomes `size`.
+fn fix_inputs(model: &mut Model, sym: &str, size: i64) {
+    for v in model.graph.inputs.iter_mut() {
+        let mut ty = ValueType::from_value_info(v);
+        let Some(dims) = ty.shape.as_mut() else { continue };
+        if !dims.iter().any(|d| matches!(d, Dim::Named(n) if n == sym)) {
+            continue;
+        }
+        for d in dims.iter_mut() {
+            if matches!(d, Dim::Named(n) if n == sym) {
+                *d = Dim::Fixed(size);
+            }
+        }
+        let name = s(&v.name).to_string();
+        *v = ty.to_value_info(&name);
+    }
+    fix_symbols(&mut model.graph, &std::iter::once(sym.to_string()).collect(), size);
 }
 
 /// Declared types elsewhere in the graph that name a fixed symbol take its size too: a symbol

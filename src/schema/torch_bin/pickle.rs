@@ -27,6 +27,8 @@ pub struct TensorRef {
     pub offset: usize,
     /// Shape.
     pub shape: Vec<usize>,
+    /// Strides in elements (torch saves column-major LAPACK results as they are).
+    pub stride: Vec<usize>,
 }
 
 /// What a container holds; dicts keep flat `key, value` pairs.
@@ -345,14 +347,10 @@ fn reduce(f: &Value, args: &Value) -> Result<Value, String> {
             let offset = usize::try_from(*offset).map_err(|_| format!("tensor offset {offset} is negative"))?;
             let shape = ints(size, "shape")?;
             let stride = ints(stride, "stride")?;
-            let mut expect: usize = 1;
-            for (d, s) in shape.iter().zip(&stride).rev() {
-                if *d > 1 && *s != expect {
-                    return Err("non-contiguous tensors are not supported".into());
-                }
-                expect = expect.checked_mul(*d).ok_or("the tensor's shape overflows")?;
+            if stride.len() != shape.len() {
+                return Err(format!("tensor stride {stride:?} does not match its shape {shape:?}"));
             }
-            let t = TensorRef { storage: key.to_string(), dtype: dtype.to_string(), offset, shape };
+            let t = TensorRef { storage: key.to_string(), dtype: dtype.to_string(), offset, shape, stride };
             Ok(Value::Tensor(Rc::new(t)))
         }
         other => Err(format!("refusing to call `{other}` while reading a state_dict")),
