@@ -102,9 +102,22 @@ def all_cases():
     cases += component_cases("olmo2", ["block_output", "mlp_output", "attention_value_output",
                                         "head_query_output", "head_key_output", "query_output", "mlp_activation"],
                              70)
+    cases += component_cases("olmo2", ["block_input", "mlp_input", "attention_input", "attention_output",
+                                        "key_output", "value_output", "head_value_output",
+                                        "head_attention_value_output"], 71)
     for c in cases:
         if c["family"] == "olmo2":
             c["no_model_type"] = True
+    # a tuple output: rotary_emb returns (cos, sin); pyvene's hook takes output[0] (cos)
+    for fam in ("mistral", "gpt_neox"):
+        root = "gpt_neox" if fam == "gpt_neox" else "model"
+        cases.append(dict(name=f"{fam}_rotary_emb_tuple_addition", family=fam, models=models_of(fam), form="list",
+                          reprs=[dict(component=f"{root}.rotary_emb.output", intervention_type="addition",
+                                      source_representation=vec(7100 + len(fam), n=8 if fam == "gpt_neox" else 16,
+                                                                scale=0.5))],
+                          top={},
+                          description=f"{fam} {root}.rotary_emb.output, a (cos, sin) tuple: add a vector to what "
+                                      "pyvene's hook sees, output[0] = cos, at every position"))
     # pyvene's own MLP (schema names the family)
     cases.append(dict(name="pv_mlp_block_output_zero", family="pv_mlp", models=models_of("pv_mlp"), form="list",
                       reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="zero")],
@@ -180,7 +193,8 @@ def _columns(rule, full, geom):
 
 def hook_reference(case, rule, model, root, geom, head_dim):
     """pyvene's semantics for one representation, computed with a torch forward (pre-)hook on the rule's module:
-    the component is `cols` of the hooked tensor, heads are `head_dim`-wide groups of it (split_head_and_permute)."""
+    the component is `cols` of the hooked tensor, heads are `head_dim`-wide groups of it (split_head_and_permute),
+    and the result is written into the hooked tensor in place, as pyvene does."""
     r = case["reprs"][0]
     path = root + rule["module"].replace("{layer}", str(r["layer"]))
     mod = _module(model, path)
@@ -236,6 +250,8 @@ def hook_reference(case, rule, model, root, geom, head_dim):
     base = base_side()
 
     def edit(x):
+        """Writes the intervention into `x` in place, as pyvene's scatter_neurons does: every later reader of
+        the hooked tensor sees it (OLMo-2's residual branch reads the same tensor as its attention)."""
         cols, part = view(x)
         part = part.clone()
         for b, (heads, positions) in enumerate(base):
@@ -255,22 +271,12 @@ def hook_reference(case, rule, model, root, geom, head_dim):
                 sub = part[b][positions]
                 sub[:, heads] = new
                 part[b][positions] = sub
-        y = x.clone()
-        y[..., cols] = part.reshape(*part.shape[:2], -1)
-        return y
+        x[..., cols] = part.reshape(*part.shape[:2], -1)
 
     if pre:
-        def pre_edit(m, a, kw):
-            if a:
-                return (edit(a[0]),) + tuple(a[1:]), kw
-            return a, {**kw, "hidden_states": edit(kw["hidden_states"])}
-        h = mod.register_forward_pre_hook(pre_edit, with_kwargs=True)
+        h = mod.register_forward_pre_hook(lambda m, a, kw: edit(_first_input(a, kw)), with_kwargs=True)
     else:
-        def post(m, a, out):
-            if isinstance(out, tuple):
-                return (edit(out[0]),) + tuple(out[1:])
-            return edit(out)
-        h = mod.register_forward_hook(post)
+        h = mod.register_forward_hook(lambda m, a, out: edit(out[0] if isinstance(out, tuple) else out))
     with torch.no_grad():
         out = model(input_ids=lm_input_ids()).logits
     h.remove()
@@ -290,6 +296,14 @@ INFERRED_OLMO2 = {  # what pvc infers for olmo2 (no family file), written out fo
     "query_output": {"module": "layers[{layer}].self_attn.q_proj", "hook": "output"},
     "head_query_output": {"module": "layers[{layer}].self_attn.q_proj", "hook": "output"},
     "head_key_output": {"module": "layers[{layer}].self_attn.k_proj", "hook": "output"},
+    "block_input": {"module": "layers[{layer}]", "hook": "input"},
+    "mlp_input": {"module": "layers[{layer}].mlp", "hook": "input"},
+    "attention_input": {"module": "layers[{layer}].self_attn", "hook": "input"},
+    "attention_output": {"module": "layers[{layer}].self_attn", "hook": "output"},
+    "key_output": {"module": "layers[{layer}].self_attn.k_proj", "hook": "output"},
+    "value_output": {"module": "layers[{layer}].self_attn.v_proj", "hook": "output"},
+    "head_value_output": {"module": "layers[{layer}].self_attn.v_proj", "hook": "output"},
+    "head_attention_value_output": {"module": "layers[{layer}].self_attn.o_proj", "hook": "input"},
 }
 
 

@@ -320,7 +320,7 @@ def make_orthogonal_ref(out_root):
     """models/orthogonal.ref.safetensors: torch's weight for each orthogonal map (matrix_exp, cayley, householder),
     square and tall, with trivialization (a random base) and without, from a random `original`; pvc's f64
     materialization is tested against it."""
-    torch.manual_seed(7)  # Linear init and the trivialization's completion of tall bases draw from it
+    torch.manual_seed(7)  # the Linear inits and trivialization bases draw from the global generator
     g = torch.Generator().manual_seed(7)
     out = {}
     for map_ in ("matrix_exp", "cayley", "householder"):

@@ -209,6 +209,21 @@ CASES = [
          description="pyvene quirk pinned as returned: Collect 2 units/example with max_number_of_units=1 on GPT-2 "
                      "attention_output L0; pyvene flattens to (b, 2*64), keeps [..., :64] (interchange_dim) and "
                      "reshapes to (b, 2, -1), so collected.0 is [2,2,32] = the FIRST unit's 64 dims split in two"),
+    dict(name="gpt2_serial_two_vanilla", family="gpt2", models=GPT2, form="list", sources=[21, 22],
+         reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla"),
+                dict(layer=1, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(mode="serial", unit_locations={"source_0->source_1": [[loc([1], [2])], [loc([2], [3])]],
+                                                 "source_1->base": [[loc([3], [3])], [loc([4], [5])]]}),
+         description="Serial mode: source_0 block_output L0 (pos 1/2) -> source_1 (pos 2/3), then the intervened "
+                     "source_1's block_output L1 (pos 3) -> base (pos 4/5)"),
+    dict(name="llama_serial_same_site_addition", family="llama", models=LLAMA, form="list", sources=[21, 22],
+         reprs=[dict(layer=0, component="mlp_output", unit="pos", intervention_type="addition"),
+                dict(layer=0, component="mlp_output", unit="pos", intervention_type="vanilla")],
+         top=dict(mode="serial", unit_locations={"source_0->source_1": [[loc([2], [2])], [loc([2], [2])]],
+                                                 "source_1->base": [[loc([2], [2])], [loc([4], [4])]]}),
+         description="Serial mode at one site: source_0's Llama mlp_output L0 pos 2 is added into source_1 at pos 2, "
+                     "and the intervened source_1's value there replaces the base's pos 4 (the getter sees the "
+                     "setter's result)"),
     dict(name="gpt2_collect_runtime_locations", family="gpt2", models=GPT2, form="list",
          reprs=[dict(layer=1, component="block_output", unit="pos", max_number_of_units=2,
                      intervention_type="collect")],
@@ -412,7 +427,8 @@ def pyvene_model(schema, weights, model):
         elif kw.get("source_representation") is not None:
             kw["source_representation"] = torch.tensor(kw["source_representation"], dtype=torch.float32)
         reprs.append(pv.RepresentationConfig(**kw))
-    return pv.IntervenableModel(pv.IntervenableConfig(representations=reprs), model)
+    return pv.IntervenableModel(pv.IntervenableConfig(representations=reprs, mode=schema.get("mode", "parallel")),
+                                model)
 
 
 def base_input(family):

@@ -70,7 +70,7 @@ pub fn components(loc: &Locator) -> ComponentsReport {
         for name in names {
             let (at, tensor) = match loc.resolve(name, 0) {
                 Ok(site) => {
-                    let prefix = format!("{name} (layer 0) → ");
+                    let prefix = format!("{name} (layer 0, family {}) → ", f.family);
                     let mut via = site.via.strip_prefix(&prefix).unwrap_or(&site.via).to_string();
                     let width = site.split.as_ref().map(|c| c.width()).or_else(|| match site.ty.shape.as_deref() {
                         Some([_, _, crate::ir::Dim::Fixed(h), crate::ir::Dim::Fixed(d)]) if site.merge_heads => {
@@ -79,10 +79,6 @@ pub fn components(loc: &Locator) -> ComponentsReport {
                         Some([.., crate::ir::Dim::Fixed(w)]) => Some(*w as usize),
                         _ => None,
                     });
-                    if let Some(c) = &site.split {
-                        let r: Vec<String> = c.ranges.iter().map(|(lo, hi)| format!("{lo}..{hi}")).collect();
-                        via.push_str(&format!(", columns {} of {}", r.join(", "), c.full));
-                    }
                     if let Some(h) = &site.heads {
                         match h.head_dim {
                             Some(d) => {

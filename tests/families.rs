@@ -4,6 +4,7 @@
 use crate::util;
 use pvc::ir::Model;
 use pvc::locate::Locator;
+use pvc::runtime::{Backend, TractBackend};
 
 fn locator(model: &str) -> Locator {
     Locator::new(&Model::load(&util::model(model)).unwrap())
@@ -103,6 +104,11 @@ fn model_type_names_a_family_a_class_string_or_a_file() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
+    let case = case.parent().unwrap();
+    let got = TractBackend::load(&out_model).unwrap().run(&util::tensors(&case.join("inputs.safetensors"))).unwrap();
+    let want = util::tensors(&case.join("expected.safetensors"));
+    let d = util::get(&got, "logits").unwrap().max_abs_diff(util::get(&want, "logits").unwrap()).unwrap();
+    assert!(d <= 1e-4, "the user's file gives the recorded numbers: differs by {d:e}");
     let (code, _, err) = pvc(&["inspect", m, "--model-type", "falcon"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--model-type") && err.contains("unknown model type `falcon`"), "{err}");
@@ -268,4 +274,54 @@ fn inferred_maps_agree_with_the_family_files() {
         phi.detection
     );
     assert!(!phi.family.unwrap().components.contains_key("key_output"));
+}
+
+/// An encoder-decoder-like tree with two equally long layer lists: inference will not guess,
+/// and the error says which file to write.
+#[test]
+fn two_equal_layer_lists_make_inference_unsure() {
+    let mut nodes: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    let mut prev = "x".to_string();
+    for stack in ["encoder", "decoder"] {
+        for layer in 0..2 {
+            for part in ["self_attn", "mlp"] {
+                let out = format!("{stack}_{layer}_{part}");
+                nodes.push((format!("/{stack}/layers.{layer}/{part}/Relu"), vec![prev.clone()], vec![out.clone()]));
+                prev = out;
+            }
+        }
+    }
+    nodes.push(("/Identity".into(), vec![prev], vec!["y".into()]));
+    let spec: Vec<(&str, &str, Vec<&str>, Vec<&str>)> = nodes
+        .iter()
+        .map(|(n, i, o)| {
+            let op = if n == "/Identity" { "Identity" } else { "Relu" };
+            (n.as_str(), op, i.iter().map(String::as_str).collect(), o.iter().map(String::as_str).collect())
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &[&str], &[&str])> =
+        spec.iter().map(|(n, op, i, o)| (*n, *op, i.as_slice(), o.as_slice())).collect();
+    let proto = crate::bad_model::tiny(&refs);
+    let dir = util::tempdir();
+    let model = dir.path().join("encdec.onnx");
+    std::fs::write(&model, prost::Message::encode_to_vec(&proto)).unwrap();
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"representations": [{"layer": 0, "component": "block_output", "intervention_type": "zero"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("o.onnx");
+    let (code, _, err) =
+        pvc(&["rewrite", model.to_str().unwrap(), schema.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for needle in [
+        "representations[0].component",
+        "inference is unsure: several layer lists (decoder.layers, encoder.layers) repeat 2 times",
+        "write rewrites/<family>/components.json",
+    ] {
+        assert!(err.contains(needle), "`{needle}` not in: {err}");
+    }
+    assert!(!out.exists());
 }

@@ -82,17 +82,64 @@ fn unsupported_unit_and_intervention_are_named() {
         r#"{"representations": [{"component": "block_output", "colour": 3}]}"#,
         &["representations[0].colour", "unknown field"],
     );
+}
+
+/// Serial mode's refusals, each naming the field: its locations keyed by run, in the full form;
+/// one source-run intervention per group; parallel locations or a missing mode.
+#[test]
+fn serial_mode_errors_are_named() {
+    let two = r#"[{"layer": 0, "component": "block_output", "intervention_type": "vanilla"},
+                  {"layer": 1, "component": "block_output", "intervention_type": "vanilla"}]"#;
+    let full = r#"[[[[1]]], [[[2]]]]"#;
     fails(
         "gpt2_legacy.onnx",
-        r#"{"mode": "serial", "representations": [{"component": "block_output"}]}"#,
-        &["mode", "serial", "not implemented", "chains the source runs"],
+        &format!(r#"{{"mode": "serial", "representations": {two}, "unit_locations": {{"sources->base": [1, 1]}}}}"#),
+        &["unit_locations", "unexpected key `sources->base`", "source_0->source_1, source_1->base"],
     );
     fails(
         "gpt2_legacy.onnx",
-        r#"{"representations": [{"layer": 0, "component": "block_output", "intervention_type": "vanilla"}],
-            "unit_locations": {"source_0->source_1": [1, 1]}}"#,
-        &["unit_locations", "serial mode is not implemented", "chains the source runs"],
+        &format!(
+            r#"{{"mode": "serial", "representations": {two}, "unit_locations": {{"source_0->source_1": {full}}}}}"#
+        ),
+        &["unit_locations", "missing key `source_1->base`"],
     );
+    fails(
+        "gpt2_legacy.onnx",
+        &format!(
+            r#"{{"mode": "serial", "representations": {two}, "unit_locations": {{"source_0->source_1": [1, 2], "source_1->base": {full}}}}}"#
+        ),
+        &["unit_locations.source_0->source_1", "full form"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        &format!(
+            r#"{{"representations": {two}, "unit_locations": {{"source_0->source_1": {full}, "source_1->base": {full}}}}}"#
+        ),
+        &["unit_locations", "set \"mode\": \"serial\""],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        &format!(
+            r#"{{"mode": "serial", "representations": [{{"component": "block_output", "intervention_type": "zero"}}], "unit_locations": {{"source_0->base": {full}}}}}"#
+        ),
+        &["representations[0]", "ZeroIntervention here takes no source run"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"mode": "serial", "representations": [
+            {"layer": 0, "component": "block_output", "intervention_type": "vanilla", "group_key": 0},
+            {"layer": 1, "component": "block_output", "intervention_type": "vanilla", "group_key": 0}],
+            "unit_locations": {"source_0->source_1": [[[[1]]], [[[2]]]], "source_1->base": [[[[1]]], [[[2]]]]}}"#,
+        &["representations[1]", "one intervention per source group"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"model_type": "gpt2", "mode": "serial", "representations": [
+            {"layer": 0, "component": "head_attention_value_output", "unit": "h", "intervention_type": "vanilla"}],
+            "unit_locations": {"source_0->base": [[[[1]]], [[[2]]]]}}"#,
+        &["representations[0]", "serial mode is supported at unit pos"],
+    );
+    fails("gpt2_legacy.onnx", r#"{"mode": "chained", "representations": []}"#, &["mode", "unknown mode `chained`"]);
 }
 
 #[test]

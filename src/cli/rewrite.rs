@@ -86,7 +86,11 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     let opts = Options { original: args.original, verify: args.verify, model_type: args.model_type.clone() };
     let sites = rewrite(&mut model, &plan, &opts)?;
     for (rep, r) in plan.reps.iter().zip(&sites) {
-        let line = format!("{}: {} at {} → `{}`", rep.at, rep.kind.class(), r.site.via, r.site.value);
+        let run = match plan.serial && rep.index + 1 < plan.reps.len() {
+            true => format!(" in source run {}", rep.index + 1),
+            false => String::new(),
+        };
+        let line = format!("{}: {} at {} → `{}`{run}", rep.at, rep.kind.class(), r.site.via, r.site.value);
         eprintln!("{}", pvc::onnx::escape(&line));
     }
     if plan.is_empty() {

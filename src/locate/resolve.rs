@@ -153,13 +153,16 @@ impl Locator {
         let mut site = self.resolve_module(&canonical(&spelled), rule.hook, &format!("{spelled}.{hook_word}"))?;
         site.merge_heads = rule.merge_heads;
         if let Some(sp) = &rule.split {
-            site.split = Some(self.cut(fam, layer, component, sp, &site)?);
+            let cut = self.cut(fam, layer, component, sp, &site)?;
+            let ranges: Vec<String> = cut.ranges.iter().map(|(lo, hi)| format!("{lo}..{hi}")).collect();
+            site.via.push_str(&format!(", columns {} of {}", ranges.join(", "), cut.full));
+            site.split = Some(cut);
         }
         site.abstract_component = true;
         if let Some(count) = rule.heads {
             site.heads = Some(self.heads(fam, layer, count, &site));
         }
-        site.via = format!("{component} (layer {layer}) → {}", site.via);
+        site.via = format!("{component} (layer {layer}, family {}) → {}", fam.family, site.via);
         Ok(site)
     }
 

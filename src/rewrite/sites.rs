@@ -40,7 +40,9 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
         check_positions(rep, &site, limit.as_ref())?;
         out.push(Resolved { site, source_site });
     }
-    check_conflicts(&plan.reps, &out)?;
+    if !plan.serial {
+        check_conflicts(&plan.reps, &out)?;
+    }
     Ok(out)
 }
 

@@ -33,6 +33,11 @@ pub fn unit_locations(root: &At, n: usize) -> Result<Option<Vec<Locs>>, SchemaEr
         Value::Null => Ok(Some(all(Some(Positions::All), Positions::All))),
         Value::String(s) if s == "runtime" => Ok(Some(all(Some(Positions::Runtime), Positions::Runtime))),
         Value::Object(map) => {
+            if let Some(key) = map.keys().find(|k| k.starts_with("source_") && k.contains("->")) {
+                return Err(at.err(format!(
+                    "`{key}` is serial mode's form: set \"mode\": \"serial\" (pyvene's default mode is parallel)"
+                )));
+            }
             if map.len() != 1 {
                 return Err(at.err("expected exactly one key: \"sources->base\" or \"base\""));
             }
@@ -46,17 +51,49 @@ pub fn unit_locations(root: &At, n: usize) -> Result<Option<Vec<Locs>>, SchemaEr
                 return Ok(Some(all(Some(Positions::All), Positions::All)));
             }
             let key = map.keys().next().cloned().unwrap_or_default();
-            let msg = if key.contains("->") && key != "sources->base" {
-                format!(
-                    "`{key}`: serial mode is not implemented: it chains the source runs (source_0 -> source_1 -> base, each intervened by the one before), and pvc builds every source run from the un-intervened graph; use parallel mode (\"sources->base\")"
-                )
-            } else {
-                format!("unknown key `{key}`; expected \"sources->base\" or \"base\"")
-            };
-            Err(at.err(msg))
+            Err(at.err(format!("unknown key `{key}`; expected \"sources->base\" or \"base\"")))
         }
         _ => sides(&at, n, true).map(Some),
     }
+}
+
+/// Resolves serial mode's `unit_locations` for `n` interventions, one per source group:
+/// intervention `i` reads source `i` and writes into the next run, keyed
+/// `"source_<i>->source_<i+1>"` (the last `"source_<n-1>->base"`), each value in the
+/// `sources->base` forms for that one intervention.
+pub fn serial_locations(root: &At, n: usize) -> Result<Vec<Locs>, SchemaError> {
+    let raw = root.get("unit_locations").ok_or_else(|| {
+        root.err("mode serial needs unit_locations keyed \"source_0->source_1\", …, \"source_<n-1>->base\"")
+    })?;
+    let Some(map) = raw.v.as_object() else {
+        return Err(raw.err("in serial mode, give an object keyed \"source_0->source_1\", …, \"source_<n-1>->base\""));
+    };
+    let keys: Vec<String> = (0..n)
+        .map(|i| if i + 1 < n { format!("source_{i}->source_{}", i + 1) } else { format!("source_{i}->base") })
+        .collect();
+    if let Some(extra) = map.keys().find(|k| !keys.contains(k)) {
+        return Err(
+            raw.err(format!("unexpected key `{extra}`; serial mode with {n} interventions takes {}", keys.join(", ")))
+        );
+    }
+    let mut out = Vec::with_capacity(n);
+    for key in &keys {
+        let x = raw.get(key).ok_or_else(|| {
+            raw.err(format!("missing key `{key}`: serial mode with {n} interventions takes {}", keys.join(", ")))
+        })?;
+        let full = x.v.as_array().is_some_and(|a| a.len() == 2 && a.iter().all(Value::is_array));
+        if !full {
+            return Err(x.err(
+                "serial mode takes the full form [[source rows], [base rows]] (pyvene broadcasts no shorthand there)",
+            ));
+        }
+        let locs = sides(&x, 1, true)?.remove(0);
+        if locs.base == Positions::Runtime || locs.source == Some(Positions::Runtime) {
+            return Err(x.err("serial mode takes positions fixed in the schema"));
+        }
+        out.push(locs);
+    }
+    Ok(out)
 }
 
 fn sides(x: &At, n: usize, with_source: bool) -> Result<Vec<Locs>, SchemaError> {

@@ -129,14 +129,14 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     if !doc.is_object() {
         return Err(root.err("a schema is a JSON object"));
     }
-    if let Some(mode) = root.get("mode")
-        && mode.str()? != "parallel"
-    {
-        return Err(mode.err(format!(
-            "mode `{}` is not implemented: serial mode chains the source runs (source_0 -> source_1 -> base), and pvc builds every source run from the un-intervened graph; use \"parallel\"",
-            mode.str()?
-        )));
-    }
+    let serial = match root.get("mode") {
+        None => false,
+        Some(m) => match m.str()? {
+            "parallel" => false,
+            "serial" => true,
+            other => return Err(m.err(format!("unknown mode `{other}`; expected \"parallel\" or \"serial\""))),
+        },
+    };
     check_top_keys(&root)?;
     let raws = representations(&root)?;
     let n = raws.len();
@@ -150,7 +150,14 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     }
     let mut weights = Weights::load(&root, dir)?;
     let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
-    let (locs, head_locs) = heads::split_locations(&root, &units)?;
+    let (locs, head_locs) = if serial {
+        if let Some(i) = units.iter().position(|u| *u != heads::Unit::Pos) {
+            return Err(raws[i].at.err("serial mode is supported at unit pos"));
+        }
+        (Some(locations::serial_locations(&root, n)?), vec![None; n])
+    } else {
+        heads::split_locations(&root, &units)?
+    };
     let subspaces = locations::subspaces(&root, n)?;
     let types = root.get("intervention_types");
     let dims = root.get("intervention_dimensions");
@@ -230,10 +237,13 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         });
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
+    if serial {
+        check_serial(&reps, &raws)?;
+    }
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
     let head_dim = root.get("head_dim").map(|d| d.index()).transpose()?;
     let tensors = super::export::tensors(&weights, &reps);
-    Ok(Plan { model_type, reps, groups, head_dim, json: doc.clone(), tensors })
+    Ok(Plan { model_type, reps, groups, head_dim, serial, json: doc.clone(), tensors })
 }
 
 fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {
@@ -433,6 +443,30 @@ fn sources(
         }
         Some(Locs { source: Some(s), base }) => Ok((base, Source::Run { group: 0, positions: s })),
     }
+}
+
+/// Serial mode chains one source run per intervention: intervention `i` reads source `i` and
+/// writes into run `i + 1` (the base after the last), as pyvene 0.1.8 does with one
+/// intervention per group.
+fn check_serial(reps: &[Rep], raws: &[RawRep]) -> Result<(), SchemaError> {
+    for (i, rep) in reps.iter().enumerate() {
+        match rep.source {
+            Source::Run { group, .. } if group == i => {}
+            Source::Run { .. } => {
+                return Err(raws[i].at.err(
+                    "serial mode takes one intervention per source group, in order (pyvene 0.1.8 applies a group's last \
+                     base locations to all its interventions); drop group_key",
+                ));
+            }
+            _ => {
+                return Err(raws[i].at.err(format!(
+                    "in serial mode every intervention reads the source run before it; {} here takes no source run",
+                    rep.kind.class()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Numbers source groups: by ascending `group_key` when set (on all or none), else one group

@@ -222,6 +222,10 @@ pub struct Plan {
     /// The size of one attention head, when the schema states it (pvc's top-level `head_dim`,
     /// for graphs that do not show their heads).
     pub head_dim: Option<usize>,
+    /// pyvene's serial mode: representation `i` reads source run `i` and intervenes on run
+    /// `i + 1` (source `i + 1`, or the base after the last), so each source run is itself
+    /// intervened by the one before.
+    pub serial: bool,
     /// The schema as given, recorded in the patched model's metadata.
     pub json: serde_json::Value,
     /// The weights the representations read, in their plain `<i>.<param>` form (what

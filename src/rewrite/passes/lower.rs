@@ -7,7 +7,10 @@ use crate::rewrite::{Cx, Pass, RewriteError};
 use crate::schema::Source;
 
 /// Builds each representation's patch against the current graph and applies it; sources read
-/// the pristine slices that [`super::AddSourceSlices`] made.
+/// the pristine slices that [`super::AddSourceSlices`] made. In serial mode representation `i`
+/// is spliced into source slice `i + 1` instead (the base for the last; a site outside that
+/// slice cannot change what the slice computes and is left out), and reads slice `i` as already
+/// intervened by representation `i - 1`: a shunt keeps the site's name for the new value.
 pub struct LowerInterventions;
 
 impl Pass for LowerInterventions {
@@ -18,15 +21,36 @@ impl Pass for LowerInterventions {
     fn run(&self, cx: &Cx, model: &mut Model) -> Result<(), RewriteError> {
         for (rep, r) in cx.plan.reps.iter().zip(&cx.sites) {
             let source_value = match (&rep.source, &r.source_site) {
-                (Source::Run { group, .. }, Some(s)) => {
-                    Some(source_value(&cx.pristine.graph, cx.numbering.groups + group, &s.value, &cx.dependent))
-                }
+                (Source::Run { group, .. }, Some(s)) => Some(source_value_in(cx, *group, &s.value)),
                 _ => None,
             };
             let number = cx.numbering.reps + rep.index;
-            let patch = lower(&Target { rep, site: &r.site, source_value, number })?;
+            let next = rep.index + 1;
+            let mut site = r.site.clone();
+            if cx.plan.serial && next < cx.plan.reps.len() {
+                site.value = source_value_in(cx, next, &r.site.value);
+                if site.value == r.site.value {
+                    return Err(crate::interventions::InterventionError::new(
+                        rep.field("component"),
+                        format!(
+                            "in serial mode this intervention writes into source run {next}, but `{}` does not depend on the model's inputs, so that run has no copy of it of its own",
+                            r.site.value
+                        ),
+                    )
+                    .into());
+                }
+                if model.graph.producer(&site.value).is_none() {
+                    continue;
+                }
+            }
+            let patch = lower(&Target { rep, site: &site, source_value, number })?;
             patch.apply(model);
         }
         Ok(())
     }
+}
+
+/// The name of pristine value `value` in source slice `group` of this rewrite.
+fn source_value_in(cx: &Cx, group: usize, value: &str) -> String {
+    source_value(&cx.pristine.graph, cx.numbering.groups + group, value, &cx.dependent)
 }
