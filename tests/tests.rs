@@ -18,3 +18,4 @@ mod parity;
 mod rewrite_cli;
 mod run_inputs;
 mod silently_wrong;
+mod span_copy;

@@ -45,6 +45,11 @@ pub struct Args {
     /// Print what would be done, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Sync the written files and the output directory to disk before exiting, so that the
+    /// output survives a power loss (slower: waits for the disk). Without it the output still
+    /// appears whole or not at all, by rename.
+    #[arg(long)]
+    durable: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -95,12 +100,13 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         ExternalData::Copy => DataPolicy::Copy,
         ExternalData::Split => DataPolicy::Split,
     };
-    let mut staged = SaveOptions { data, verbatim: plan.is_empty().then(|| args.model.clone()) }.stage(
-        &model.to_proto(),
-        &model.external,
-        &args.output,
-        &inputs,
-    )?;
+    let mut staged = SaveOptions {
+        data,
+        verbatim: plan.is_empty().then(|| args.model.clone()),
+        source: model.source.clone(),
+        durable: args.durable,
+    }
+    .stage(&model.to_proto(), &model.external, &args.output, &inputs)?;
     if args.check {
         let path = staged.checkable()?;
         check(&path, &args)
