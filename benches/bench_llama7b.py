@@ -3,9 +3,11 @@
 The graph is `benches/make_llama7b.py`'s (32 layers, hidden 4096, GQA 32/8 heads, weights in one
 sparse external data file). The schema has 64 representations: an Addition at `block_output` and
 a Collect at `mlp_output` (position 0) of each of the 32 layers. Each run is a whole process
-writing next to the input (no data moves); one untimed warm-up, then ROUNDS runs. Reported: median
-wall time (min-max), largest peak RSS (ru_maxrss of a wrapper whose only child is pvc), and the
-size of the graph proto (`model.onnx`, weights excluded).
+writing next to the input (no data moves); one untimed warm-up, then ROUNDS rounds in a freshly
+shuffled order, each with the rewrite, the empty-schema round trip of the same graph, and
+`pvc --version` (the process alone: binary, allocator, runtime). Reported: median wall time
+(min-max), largest peak RSS (ru_maxrss of a wrapper whose only child is pvc), and that RSS above
+the process alone, in MiB and as a multiple of the graph proto (`model.onnx`, weights excluded).
 
 Usage (after `cargo build --release --locked --bin pvc` and `python3 benches/make_llama7b.py`):
     python3 benches/bench_llama7b.py [ROUNDS]
@@ -13,6 +15,7 @@ Usage (after `cargo build --release --locked --bin pvc` and `python3 benches/mak
 
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -44,25 +47,35 @@ def main():
     with open(schema, "w") as f:
         json.dump({"model_type": "llama", "representations": reps, "unit_locations": {"base": 0}}, f)
     out = os.path.join(here, "patched.onnx")
-    cmd = [PVC, "rewrite", MODEL, schema, "-o", out]
-    runs = []
+    empty = os.path.join(here, "empty.json")
+    with open(empty, "w") as f:
+        json.dump({"representations": []}, f)
+    jobs = {"pvc rewrite, 64 interventions": [PVC, "rewrite", MODEL, schema, "-o", out],
+            "pvc rewrite, empty schema (load, verify, copy)": [PVC, "rewrite", MODEL, empty, "-o", out],
+            "pvc --version (the process alone)": [PVC, "--version"]}
+    runs = {k: [] for k in jobs}
     for r in range(rounds + 1):
-        res = subprocess.run([sys.executable, "-c", MEASURE] + cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            sys.exit(res.stderr)
-        wall, rss = res.stdout.split()
-        if r > 0:
-            runs.append((float(wall), int(rss) / 1024))
-        os.remove(out)
+        order = list(jobs)
+        random.shuffle(order)
+        for k in order:
+            res = subprocess.run([sys.executable, "-c", MEASURE] + jobs[k], capture_output=True, text=True)
+            if res.returncode != 0:
+                sys.exit(res.stderr)
+            wall, rss = res.stdout.split()
+            if r > 0:
+                runs[k].append((float(wall), int(rss) / 1024))
+            if os.path.exists(out):
+                os.remove(out)
     graph = os.path.getsize(MODEL) / 2**20
     data = os.path.getsize(MODEL + ".data") / 2**30
-    walls = [w for w, _ in runs]
-    rss = max(r for _, r in runs)
-    print(f"graph proto {graph:.1f} MiB, sparse data {data:.1f} GiB; {rounds} runs, {os.cpu_count()} CPUs, "
+    print(f"graph proto {graph:.1f} MiB, sparse data {data:.1f} GiB; {rounds} rounds, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"pvc rewrite, 64 interventions: {statistics.median(walls):.0f} ms ({min(walls):.0f}-{max(walls):.0f}), "
-          f"peak RSS {rss:.0f} MiB = {rss / graph:.1f}x the graph proto")
-
+    base = max(r for _, r in runs["pvc --version (the process alone)"])
+    for k, v in runs.items():
+        walls = [w for w, _ in v]
+        rss = max(r for _, r in v)
+        print(f"{k}: {statistics.median(walls):.0f} ms ({min(walls):.0f}-{max(walls):.0f}), peak RSS {rss:.0f} MiB "
+              f"= process alone + {rss - base:.1f} MiB = + {(rss - base) / graph:.1f}x the graph proto")
 
 if __name__ == "__main__":
     main()

@@ -105,7 +105,10 @@ def main():
         jobs[(name, f"pvc rewrite, {n} Additions")] = [PVC, "rewrite", model, add, "-o", out]
         jobs[(name, f"Python onnx, same {n} Additions")] = [sys.executable, "-c", PY_EDIT, model, out,
                                                           json.dumps([[v, dim] for v in values])]
+        jobs[(name, f"pvc rewrite --durable, {n} Additions")] = [PVC, "rewrite", model, add, "-o", out, "--durable"]
         jobs[(name, "pvc rewrite, empty schema (copy)")] = [PVC, "rewrite", model, empty, "-o", out]
+        jobs[(name, "pvc rewrite --durable, empty schema")] = [PVC, "rewrite", model, empty, "-o", out, "--durable"]
+        jobs[(name, "cp (for scale)")] = ["cp", model, out]
         jobs[(name, "pvc inspect")] = [PVC, "inspect", model]
     results = {k: [] for k in jobs}
     try:

@@ -20,3 +20,4 @@ mod rewrite_cli;
 mod run_inputs;
 mod silently_wrong;
 mod trained;
+mod span_copy;

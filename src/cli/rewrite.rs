@@ -50,6 +50,11 @@ pub struct Args {
     /// schema's `model_type` and detection.
     #[arg(long, value_name = "TYPE|FILE")]
     model_type: Option<String>,
+    /// Sync the written files and the output directory to disk before exiting, so that the
+    /// output survives a power loss (slower: waits for the disk). Without it the output still
+    /// appears whole or not at all, by rename.
+    #[arg(long)]
+    durable: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -104,12 +109,13 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         ExternalData::Copy => DataPolicy::Copy,
         ExternalData::Split => DataPolicy::Split,
     };
-    let mut staged = SaveOptions { data, verbatim: plan.is_empty().then(|| args.model.clone()) }.stage(
-        &model.to_proto(),
-        &model.external,
-        &args.output,
-        &inputs,
-    )?;
+    let mut staged = SaveOptions {
+        data,
+        verbatim: plan.is_empty().then(|| args.model.clone()),
+        source: model.source.clone(),
+        durable: args.durable,
+    }
+    .stage(&model.to_proto(), &model.external, &args.output, &inputs)?;
     if args.check {
         let path = staged.checkable()?;
         check(&path, &args)

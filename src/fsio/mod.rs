@@ -11,11 +11,13 @@ mod identity;
 mod input;
 mod kind;
 mod output;
+mod span;
 mod sparse;
 mod stage;
 
 pub use identity::{FileId, InputSet, same_contents};
 pub use input::{InputError, MAX_INPUT_BYTES, check_input, read_input};
 pub use output::{OutputError, check_output, parent_dir, write_atomic, write_atomic_with};
+pub use span::append_span;
 pub use sparse::copy_file;
 pub use stage::Stage;

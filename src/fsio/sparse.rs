@@ -7,8 +7,8 @@ use std::path::Path;
 
 /// Copies `src` to the new file `dst` (which must not exist), copying only the data regions
 /// `lseek(SEEK_DATA/SEEK_HOLE)` reports so that a sparse file stays sparse; where the file
-/// system cannot say, every byte is copied. The copy is synced to disk. On failure `dst` may
-/// hold a partial copy: the caller removes it.
+/// system cannot say, every byte is copied. The copy is not synced to disk (see
+/// [`super::Stage::durable`]). On failure `dst` may hold a partial copy: the caller removes it.
 pub fn copy_file(src: &Path, dst: &Path) -> std::io::Result<()> {
     let mut from = File::open(src)?;
     let size = from.metadata()?.len();
@@ -29,7 +29,7 @@ pub fn copy_file(src: &Path, dst: &Path) -> std::io::Result<()> {
             std::io::copy(&mut from, &mut to)?;
         }
     }
-    to.sync_all()
+    Ok(())
 }
 
 /// The `[start, end)` data regions of `file`, or `None` when the file system does not support

@@ -2,7 +2,7 @@
 
 use super::identity::InputSet;
 use super::output::{OutputError, check_output, sweep_stale, temp_name};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A fresh hidden directory inside an output's directory (so on its file system) where a
@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// finished removes it along with every file and directory it placed, so a failed write leaves
 /// nothing behind. A killed process can leave its hidden `.stage.pvc-stage-<pid>-<n>` directory;
 /// the next write into that directory removes it.
+///
+/// Staged files are not synced to disk unless [`Stage::durable`] asks for it: the rename
+/// already makes the output appear whole or not at all to every reader while the system runs
+/// (what `cp`, `rsync` and `onnx.save` give); only surviving a power loss needs the syncs.
 #[derive(Debug)]
 pub struct Stage {
     dir: PathBuf,
@@ -20,6 +24,7 @@ pub struct Stage {
     placed: Vec<PathBuf>,
     made: Vec<PathBuf>,
     finished: bool,
+    durable: bool,
 }
 
 impl Stage {
@@ -29,7 +34,26 @@ impl Stage {
         sweep_stale(out_dir);
         let dir = temp_name(&out_dir.join("stage"), "stage");
         std::fs::create_dir(&dir).map_err(|e| OutputError::io(out_dir, e))?;
-        Ok(Stage { dir, out_dir: out_dir.to_path_buf(), placed: Vec::new(), made: Vec::new(), finished: false })
+        Ok(Stage {
+            dir,
+            out_dir: out_dir.to_path_buf(),
+            placed: Vec::new(),
+            made: Vec::new(),
+            finished: false,
+            durable: false,
+        })
+    }
+
+    /// With `on`, every staged file is synced to disk before it is moved into place, and the
+    /// output directory after the final rename, so that a finished write survives a power loss
+    /// or kernel crash (at the cost of waiting for the disk).
+    pub fn durable(mut self, on: bool) -> Stage {
+        self.durable = on;
+        self
+    }
+
+    fn sync(&self, path: &Path) -> std::io::Result<()> {
+        if self.durable { std::fs::File::open(path)?.sync_all() } else { Ok(()) }
     }
 
     /// Where `rel` (a path relative to the output directory) is staged.
@@ -52,20 +76,23 @@ impl Stage {
         if link && std::fs::hard_link(src, &staged).is_ok() {
             return Ok(());
         }
-        super::sparse::copy_file(src, &staged).map_err(|e| OutputError::io(self.out_dir.join(rel), e))
+        super::sparse::copy_file(src, &staged)
+            .and_then(|()| self.sync(&staged))
+            .map_err(|e| OutputError::io(self.out_dir.join(rel), e))
     }
 
-    /// Stages `rel` written by `write`, synced to disk.
+    /// Stages `rel` written by `write` into the new file, unbuffered (the writer buffers what
+    /// it needs), synced to disk when [`Stage::durable`].
     pub fn write_in(
         &mut self,
         rel: &Path,
-        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+        write: impl FnOnce(&mut File) -> std::io::Result<()>,
     ) -> Result<(), OutputError> {
         let staged = self.prepare(rel)?;
         (|| {
-            let mut w = std::io::BufWriter::new(std::fs::File::create_new(&staged)?);
-            write(&mut w)?;
-            w.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
+            let mut file = File::create_new(&staged)?;
+            write(&mut file)?;
+            if self.durable { file.sync_all() } else { Ok(()) }
         })()
         .map_err(|e| OutputError::io(self.out_dir.join(rel), e))
     }
@@ -115,6 +142,11 @@ impl Stage {
         check_output(shown, inputs)?;
         std::fs::rename(self.path(rel), target).map_err(|e| OutputError::io(shown, e))?;
         self.finished = true;
+        if self.durable {
+            File::open(super::output::parent_dir(target))
+                .and_then(|d| d.sync_all())
+                .map_err(|e| OutputError::io(shown, e))?;
+        }
         Ok(())
     }
 }

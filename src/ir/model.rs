@@ -1,7 +1,7 @@
 //! [`Model`]: a decoded model with its main graph as a [`Graph`].
 
 use super::Graph;
-use crate::onnx::{ExternalRef, ModelFile, OnnxError, pb, s};
+use crate::onnx::{ExternalRef, MappedSource, ModelFile, OnnxError, pb, s};
 use std::path::{Path, PathBuf};
 
 /// A model being inspected or rewritten.
@@ -15,6 +15,8 @@ pub struct Model {
     pub path: PathBuf,
     /// Checked external-data references of the loaded file.
     pub external: Vec<ExternalRef>,
+    /// The mapped file its embedded weights are slices of, when loaded from a file.
+    pub source: Option<MappedSource>,
 }
 
 impl Model {
@@ -25,9 +27,9 @@ impl Model {
 
     /// Wraps a loaded file.
     pub fn from_file(file: ModelFile) -> Model {
-        let ModelFile { mut proto, path, external } = file;
+        let ModelFile { mut proto, path, external, source } = file;
         let graph = Graph::from_proto(proto.graph.take().unwrap_or_default());
-        Model { proto, graph, path, external }
+        Model { proto, graph, path, external, source }
     }
 
     /// The full `ModelProto`; for an untouched model, identical to what was loaded.
@@ -40,6 +42,8 @@ impl Model {
     /// Writes the model to `out` atomically, keeping its external data reachable; refuses to
     /// overwrite the loaded file or its data.
     pub fn save(&self, out: &Path, opts: &crate::onnx::SaveOptions) -> Result<(), OnnxError> {
+        let opts =
+            crate::onnx::SaveOptions { source: opts.source.clone().or_else(|| self.source.clone()), ..opts.clone() };
         opts.save(&self.to_proto(), &self.external, out, &crate::fsio::InputSet::of([&self.path]))
     }
 

@@ -7,7 +7,9 @@ use super::external_data::{self, ExternalRef};
 use super::{OnnxError, pb};
 use prost::Message;
 use prost::bytes::Bytes;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A decoded model together with where it came from.
 ///
@@ -20,6 +22,33 @@ pub struct ModelFile {
     pub path: PathBuf,
     /// Every checked external-data reference, in graph order.
     pub external: Vec<ExternalRef>,
+    /// The mapped file the byte fields are slices of (`None` when decoded from other bytes).
+    pub source: Option<MappedSource>,
+}
+
+/// An open model file and its whole map: saving copies the untouched byte fields that are
+/// slices of `map` from `file` inside the kernel ([`crate::fsio::append_span`]).
+#[derive(Clone)]
+pub struct MappedSource {
+    /// The open file that was mapped.
+    pub file: Arc<File>,
+    /// The whole map; byte fields decoded from it are slices of it.
+    pub map: Bytes,
+}
+
+impl MappedSource {
+    /// Where `bytes` lies in the file, when it is a slice of this map.
+    pub fn offset_of(&self, bytes: &[u8]) -> Option<u64> {
+        let base = self.map.as_ptr() as usize;
+        let at = (bytes.as_ptr() as usize).checked_sub(base)?;
+        (at.checked_add(bytes.len())? <= self.map.len()).then_some(at as u64)
+    }
+}
+
+impl std::fmt::Debug for MappedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedSource").field("file", &self.file).field("len", &self.map.len()).finish()
+    }
 }
 
 impl ModelFile {
@@ -30,7 +59,10 @@ impl ModelFile {
     ///
     /// The file must not be modified while the model is alive: it is mapped, not read.
     pub fn load(path: &Path) -> Result<Self, OnnxError> {
-        Self::from_shared(map_file(path)?, path)
+        let (map, file) = map_open(path)?;
+        let mut model = Self::from_shared(map.clone(), path)?;
+        model.source = file.map(|file| MappedSource { file: Arc::new(file), map });
+        Ok(model)
     }
 
     /// Decodes `bytes` as if read from `path`, which anchors external-data locations.
@@ -42,7 +74,7 @@ impl ModelFile {
     pub fn from_shared(bytes: Bytes, path: &Path) -> Result<Self, OnnxError> {
         let proto = decode_shared(bytes, path)?;
         let external = external_data::external_refs(&proto, path)?;
-        Ok(ModelFile { proto, path: path.to_path_buf(), external })
+        Ok(ModelFile { proto, path: path.to_path_buf(), external, source: None })
     }
 
     /// The directory that external-data locations are relative to.
@@ -53,6 +85,11 @@ impl ModelFile {
 
 /// Maps the regular file at `path` (an empty file gives an empty `Bytes`, unmapped).
 pub fn map_file(path: &Path) -> Result<Bytes, OnnxError> {
+    Ok(map_open(path)?.0)
+}
+
+/// [`map_file`], with the open file when it was mapped.
+fn map_open(path: &Path) -> Result<(Bytes, Option<File>), OnnxError> {
     let not_regular =
         |what: &str| OnnxError::NotOnnx { path: path.to_path_buf(), reason: format!("{what}, not a regular file") };
     let meta = std::fs::metadata(path).map_err(|e| OnnxError::io(path, e))?;
@@ -68,12 +105,12 @@ pub fn map_file(path: &Path) -> Result<Bytes, OnnxError> {
         return Err(not_regular(file_kind(&meta)));
     }
     if meta.len() == 0 {
-        return Ok(Bytes::new());
+        return Ok((Bytes::new(), None));
     }
     // SAFETY: the map is read-only; pvc never writes to its inputs (saving refuses to replace
     // them), and a file changed by another process while mapped is documented as unsupported.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?;
-    Ok(Bytes::from_owner(map))
+    Ok((Bytes::from_owner(map), Some(file)))
 }
 
 /// Linux's "Is a directory", the error reading a directory gives.

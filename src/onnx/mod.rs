@@ -22,10 +22,10 @@ pub mod pb {
 
 pub use error::{OnnxError, escape};
 pub use external_data::{ExternalRef, dtype_size, expected_bytes, external_refs, is_external, model_dir};
-pub use load::{ModelFile, decode_model, decode_shared, map_file};
+pub use load::{MappedSource, ModelFile, decode_model, decode_shared, map_file};
 pub use save::{DataPolicy, SaveOptions, Staged, encode_model, write_atomic};
 pub use split::{SPLIT_ALIGN, SPLIT_THRESHOLD};
-pub use stream::write_model;
+pub use stream::{write_model, write_model_file};
 
 /// The ONNX IR version this build's protobuf schema describes.
 pub const IR_VERSION: i64 = 14;

@@ -5,10 +5,12 @@
 //! no input of the run and no other model's data file is ever replaced.
 
 use super::external_data::ExternalRef;
+use super::load::MappedSource;
 use super::{OnnxError, pb};
 use crate::fsio::{self, InputSet, OutputError, Stage};
 use prost::Message;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 /// How external data files follow a model saved into another directory.
@@ -35,6 +37,12 @@ pub struct SaveOptions {
     /// The model file the model was loaded from, when the model is unchanged: its bytes are
     /// copied instead of encoded (ignored with [`DataPolicy::Split`], which changes the model).
     pub verbatim: Option<PathBuf>,
+    /// The mapped file the model's byte fields are slices of: untouched weights are copied
+    /// from it inside the kernel instead of through the map (same bytes either way).
+    pub source: Option<MappedSource>,
+    /// Sync every written file and the output directory before returning (see
+    /// [`Stage::durable`]); off by default, as in `cp` and `onnx.save`.
+    pub durable: bool,
 }
 
 /// Encodes a model; decoding then encoding an untouched model gives back the same bytes.
@@ -106,13 +114,15 @@ impl SaveOptions {
                 false => new_data.push(location.clone()),
             }
         }
-        let mut stage = Stage::new(&out_dir)?;
+        let mut stage = Stage::new(&out_dir)?.durable(self.durable);
         for location in &new_data {
             stage.copy_in(location, files[location], self.data == DataPolicy::Link)?;
         }
         match &self.verbatim {
             Some(src) => stage.copy_in(&name, src, false)?,
-            None => stage.write_in(&name, |w| super::stream::write_model(model, w))?,
+            None => {
+                stage.write_in(&name, |f| super::stream::write_model_file(model, f, self.source.as_ref()).map(drop))?
+            }
         }
         Ok(Staged { stage, name, target, out: out.to_path_buf(), inputs, new_data, present_data })
     }
@@ -133,10 +143,14 @@ impl SaveOptions {
         let data = PathBuf::from(format!("{}.data", name.display()));
         let mut proto = model.clone();
         let pieces = super::split::move_out(&mut proto, external, &data.to_string_lossy(), out)?;
-        let mut stage = Stage::new(&out_dir)?;
+        let mut stage = Stage::new(&out_dir)?.durable(self.durable);
         let (mut new_data, mut present_data) = (Vec::new(), Vec::new());
         if !pieces.is_empty() {
-            stage.write_in(&data, |w| super::split::write_pieces(&pieces, w))?;
+            stage.write_in(&data, |f| {
+                let mut w = std::io::BufWriter::new(f);
+                super::split::write_pieces(&pieces, &mut w)?;
+                w.flush()
+            })?;
             match data_at(&out_dir, &data, &stage.path(&data), &inputs)? {
                 true => {
                     std::fs::remove_file(stage.path(&data)).map_err(|e| OutputError::io(out_dir.join(&data), e))?;
@@ -145,7 +159,7 @@ impl SaveOptions {
                 false => new_data.push(data),
             }
         }
-        stage.write_in(&name, |w| super::stream::write_model(&proto, w))?;
+        stage.write_in(&name, |f| super::stream::write_model_file(&proto, f, self.source.as_ref()).map(drop))?;
         Ok(Staged { stage, name, target, out: out.to_path_buf(), inputs, new_data, present_data })
     }
 }
