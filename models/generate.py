@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import kv_fixtures as K  # noqa: E402
 import pvc_fixtures as F  # noqa: E402
 
 PINNED = {"torch": "2.15.0", "transformers": "4.51.3", "pyvene": "0.1.8", "onnx": "1.23.2",
@@ -61,6 +62,7 @@ def make_fixtures(models):
     report.update(F.make_lm_fixtures(HERE, "gpt2", models["gpt2"], external_dir="gpt2_external"))
     report.update(F.make_lm_fixtures(HERE, "llama", models["llama"]))
     report.update(F.make_mlp_fixtures(HERE, models["mlp"]))
+    report.update(K.make_kv_fixtures(HERE, models, F.lm_input_ids()[:1, :5]))
     print("\n== fixtures: max |onnxruntime - torch| ==")
     for k, v in report.items():
         print(f"  {k:16s} {v}")
