@@ -84,6 +84,9 @@ def main():
     import pvc_cases as C  # imports pyvene (slow, chatty)
     seed_everything()
     report = C.make_cases(HERE, models, only=args.case)
+    import cases_generate as CG
+    seed_everything()
+    report.update(CG.make_cases(HERE, models, only=args.case))
     print("\n== pyvene cases ==")
     for k, v in report.items():
         print(f"  {k:36s} {v}")

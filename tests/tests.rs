@@ -8,6 +8,7 @@ mod c_host;
 mod dtypes;
 mod embedded;
 mod fuzz_regressions;
+mod generate;
 mod heads;
 mod messages;
 mod module_map;

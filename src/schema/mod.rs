@@ -11,6 +11,7 @@ mod json;
 mod locations;
 mod parse;
 mod plan;
+mod steps;
 mod torch_bin;
 mod weights;
 
@@ -18,6 +19,7 @@ pub use error::SchemaError;
 pub use heads::{HeadSel, Unit};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 pub use plan::{MAX_COLUMNS, MAX_UNITS};
+pub use steps::{Calls, Steps};
 /// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.
 #[doc(hidden)]
 pub use torch_bin::read_state_dict;

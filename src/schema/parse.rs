@@ -29,8 +29,10 @@ const FIELDS: [&str; 14] = [
 ];
 
 /// Top-level keys of a schema, which a single-representation document also carries.
-const TOP: [&str; 12] = [
+const TOP: [&str; 14] = [
     "representations",
+    "intervene_on_prompt",
+    "steps",
     "unit_locations",
     "subspaces",
     "weights",
@@ -133,6 +135,12 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         return Err(mode.err(format!("mode `{}` is not supported yet; use \"parallel\"", mode.str()?)));
     }
     check_top_keys(&root)?;
+    let (steps, defaulted) = super::steps::read(&root)?;
+    if let Some(d) = defaulted {
+        let mut plan = parse(&d, dir)?;
+        plan.json = doc.clone();
+        return Ok(plan);
+    }
     let raws = representations(&root)?;
     let n = raws.len();
     for key in ["intervention_types", "intervention_dimensions", "intervention_constant_sources"] {
@@ -194,7 +202,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
     let head_dim = root.get("head_dim").map(|d| d.index()).transpose()?;
-    Ok(Plan { model_type, reps, groups, head_dim, json: doc.clone() })
+    Ok(Plan { model_type, reps, groups, head_dim, steps, json: doc.clone() })
 }
 
 fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {

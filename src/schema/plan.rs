@@ -133,6 +133,9 @@ pub struct Plan {
     /// The size of one attention head, when the schema states it (pvc's top-level `head_dim`,
     /// for graphs that do not show their heads).
     pub head_dim: Option<usize>,
+    /// Which calls (or absolute positions) of a generation the interventions act on; `None`:
+    /// every call, as pyvene's `forward()`.
+    pub steps: Option<super::steps::Steps>,
     /// The schema as given, recorded in the patched model's metadata.
     pub json: serde_json::Value,
 }
