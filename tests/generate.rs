@@ -92,3 +92,147 @@ fn every_generate_case_matches_pyvene_on_tract_and_ort() {
     assert!(checked >= 40, "only {checked} runs");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Runs `pvc rewrite MODEL SCHEMA -o OUT`; returns the exit code, stderr, and whether OUT exists.
+fn rewrite_cli(model: &str, schema: serde_json::Value) -> (i32, String, bool) {
+    let dir = util::tempdir();
+    let s = dir.path().join("schema.json");
+    std::fs::write(&s, schema.to_string()).unwrap();
+    let out = dir.path().join("out.onnx");
+    let o = util::pvc()
+        .args(["rewrite", util::model(model).to_str().unwrap(), s.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned(), out.exists())
+}
+
+fn steer(top: serde_json::Value) -> serde_json::Value {
+    let mut s = serde_json::json!({"model_type": "gpt2", "representations": [
+        {"layer": 0, "component": "block_output", "unit": "pos", "intervention_type": "zero"}]});
+    for (k, v) in top.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    s
+}
+
+#[test]
+fn generate_options_on_a_model_without_a_kv_cache_are_one_line_errors() {
+    for top in [serde_json::json!({"intervene_on_prompt": false}), serde_json::json!({"steps": {"from": 3}})] {
+        let (code, err, written) = rewrite_cli("gpt2_legacy.onnx", steer(top.clone()));
+        assert_eq!(code, 2, "{top}: {err}");
+        assert!(!written, "{top}: nothing may be written");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let field = top.as_object().unwrap().keys().next().unwrap().clone();
+        assert!(err.contains(&format!("schema {field}:")) && err.contains("KV cache"), "{err}");
+    }
+}
+
+/// pyvene 0.1.8 raises "index 2 is out of bounds for dimension 1 with size 1" mid-generation;
+/// pvc refuses at rewrite time and says why.
+#[test]
+fn a_decode_step_position_past_the_step_is_refused_at_rewrite_time() {
+    let (code, err, written) = rewrite_cli(
+        "gpt2_kv_legacy.onnx",
+        steer(serde_json::json!({"intervene_on_prompt": false, "unit_locations": {"base": 2}})),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(!written);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unit_locations (representations[0])") && err.contains("position 2") && err.contains("decode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_steps_are_one_line_errors_naming_the_field() {
+    let cases = [
+        (serde_json::json!({"steps": "sometimes"}), "steps", "unknown steps"),
+        (serde_json::json!({"steps": {"from": 4, "to": 2}}), "steps", "empty range"),
+        (serde_json::json!({"steps": "prompt", "intervene_on_prompt": true}), "steps", "not both"),
+        (serde_json::json!({"steps": {"from": 1}, "unit_locations": {"base": 0}}), "steps", "unit_locations"),
+        (serde_json::json!({"intervene_on_prompt": "yes"}), "intervene_on_prompt", "true or false"),
+    ];
+    for (top, field, what) in cases {
+        let (code, err, written) = rewrite_cli("gpt2_kv_legacy.onnx", steer(top.clone()));
+        assert_eq!(code, 2, "{top}: {err}");
+        assert!(!written);
+        assert!(err.contains(&format!("schema {field}: ")) && err.contains(what), "{top}: {err}");
+    }
+}
+
+/// pvc's `steps` against pyvene's recorded runs: each form selects exactly what the pyvene form
+/// of the same case did, so it must give pyvene's tokens and logits.
+#[test]
+fn absolute_steps_reproduce_the_equivalent_pyvene_runs() {
+    let equivalents = [
+        // every generated token from the first on = each decode step's one token
+        ("gen_gpt2_addition_decode", serde_json::json!({"prompt_length": 5, "generated_from": 0})),
+        ("gen_gpt2_addition_decode", serde_json::json!({"from": 5})),
+        ("gen_gpt2_addition_decode", serde_json::json!("decode")),
+        ("gen_gpt2_addition_every", serde_json::json!("every")),
+        // the last prompt token = position 4 of the 5-token prompt pass
+        ("gen_gpt2_vanilla_constant_prompt", serde_json::json!("last_prompt_token")),
+        ("gen_gpt2_vanilla_constant_prompt", serde_json::json!({"from": 4, "to": 5})),
+        ("gen_llama_vanilla_constant_prompt", serde_json::json!("last_prompt_token")),
+    ];
+    for (case, steps) in equivalents {
+        let dir = util::models().join("gen_cases").join(case);
+        let mut schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("schema.json")).unwrap()).unwrap();
+        let map = schema.as_object_mut().unwrap();
+        map.remove("intervene_on_prompt");
+        let calls = steps.is_string() && steps != "last_prompt_token";
+        if !calls {
+            map.remove("unit_locations");
+        }
+        if calls && steps == "decode" {
+            map.insert("unit_locations".into(), serde_json::json!({"base": 0}));
+        }
+        map.insert("steps".into(), steps.clone());
+        let tmp = util::tempdir();
+        let path = tmp.path().join("schema.json");
+        std::fs::write(&path, schema.to_string()).unwrap();
+        let case_json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let model = util::model(case_json["models"][0].as_str().unwrap());
+        let patched = patched(&path, &model, tmp.path());
+        let prompt = ids(util::get(&util::tensors(&dir.join("inputs.safetensors")), "input_ids").unwrap());
+        let expected = util::tensors(&dir.join("expected.safetensors"));
+        for mut backend in util::backends(&patched) {
+            let got = generate(backend.as_mut(), &request(prompt.clone(), 8), |_| {}).unwrap();
+            let label = format!("{case} with steps {steps} [{}]", backend.name());
+            assert_eq!(got.sequences, ids(util::get(&expected, "sequences").unwrap()), "{label}");
+            let d = util::get(&got.tensors().unwrap(), "logits")
+                .unwrap()
+                .max_abs_diff(util::get(&expected, "logits").unwrap());
+            assert!(d.is_some_and(|d| d <= TOLERANCE), "{label}: logits differ by {d:?}");
+        }
+    }
+}
+
+/// "Every generated token from the 3rd on": the first three new tokens are the plain model's,
+/// and the rest differ from it (the steering starts where the schema says).
+#[test]
+fn steps_from_the_third_generated_token_leave_the_first_three_alone() {
+    let dir = util::models().join("gen_cases").join("gen_gpt2_addition_decode");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("schema.json")).unwrap()).unwrap();
+    let map = schema.as_object_mut().unwrap();
+    map.remove("intervene_on_prompt");
+    map.insert("steps".into(), serde_json::json!({"prompt_length": 5, "generated_from": 2}));
+    let tmp = util::tempdir();
+    let path = tmp.path().join("schema.json");
+    std::fs::write(&path, schema.to_string()).unwrap();
+    let patched = patched(&path, &util::model("gpt2_kv_legacy.onnx"), tmp.path());
+    let prompt = ids(util::get(&util::tensors(&dir.join("inputs.safetensors")), "input_ids").unwrap());
+    let expected = util::tensors(&dir.join("expected.safetensors"));
+    let plain = ids(util::get(&expected, "hf_sequences").unwrap());
+    for mut backend in util::backends(&patched) {
+        let got = generate(backend.as_mut(), &request(prompt.clone(), 8), |_| {}).unwrap();
+        // new token j is chosen from the call that fed new token j-1; generated token 2 is fed on
+        // the call that chooses new token 3
+        assert_eq!(got.sequences[..5 + 3], plain[..5 + 3], "[{}]", backend.name());
+        assert_ne!(got.sequences[5 + 3..], plain[5 + 3..], "[{}]", backend.name());
+    }
+}
