@@ -63,6 +63,8 @@ def make_fixtures(models):
     report.update(F.make_lm_fixtures(HERE, "llama", models["llama"]))
     report.update(F.make_mlp_fixtures(HERE, models["mlp"]))
     report.update(K.make_kv_fixtures(HERE, models, F.lm_input_ids()[:1, :5]))
+    import make_tokenizer
+    report.update(make_tokenizer.make_tokenizers(HERE))
     print("\n== fixtures: max |onnxruntime - torch| ==")
     for k, v in report.items():
         print(f"  {k:16s} {v}")

@@ -9,6 +9,7 @@ mod dtypes;
 mod embedded;
 mod fuzz_regressions;
 mod generate;
+mod generate_cli;
 mod heads;
 mod messages;
 mod module_map;

@@ -11,8 +11,14 @@ pub struct Args {
     /// The decoder (ONNX; a KV cache in Optimum's convention is used when present).
     model: PathBuf,
     /// Prompt token ids as JSON, e.g. `[5, 7, 9]`.
-    #[arg(long, value_name = "JSON")]
-    input_ids: String,
+    #[arg(long, value_name = "JSON", conflicts_with = "prompt", required_unless_present = "prompt")]
+    input_ids: Option<String>,
+    /// Prompt text (needs --tokenizer); the new text is streamed as it is generated.
+    #[arg(long, requires = "tokenizer")]
+    prompt: Option<String>,
+    /// A Hugging Face tokenizer.json; with it, the output is text and EOS is the tokenizer's.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
     /// Tokens to generate at most.
     #[arg(long, value_name = "N")]
     max_new_tokens: usize,
@@ -53,8 +59,14 @@ enum BackendArg {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
-    let prompt: Vec<i64> = serde_json::from_str(&args.input_ids)
-        .with_context(|| format!("--input-ids `{}`: expected a JSON list of token ids", args.input_ids))?;
+    let text = args.tokenizer.as_deref().map(pvc::generate::Text::load).transpose()?;
+    let prompt: Vec<i64> = match (&args.input_ids, &args.prompt, &text) {
+        (Some(j), _, _) => {
+            serde_json::from_str(j).with_context(|| format!("--input-ids `{j}`: expected a JSON list of token ids"))?
+        }
+        (None, Some(p), Some(t)) => t.encode(p)?,
+        _ => bail!("give --input-ids, or --prompt with --tokenizer"),
+    };
     let sampling = if args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some() {
         Some(Sampling {
             temperature: args.temperature.unwrap_or(1.0),
@@ -78,6 +90,12 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         BackendArg::Ort => BackendChoice::Ort(OrtOptions { lib: args.ort_lib.clone(), ..Default::default() }),
     };
     let model = pvc::ir::Model::load(&args.model)?;
+    if let Some(t) = &text {
+        let logits = model.graph.outputs.iter().find(|o| pvc::onnx::s(&o.name) == "logits");
+        if let Some(v) = logits.and_then(|o| pvc::ir::ValueType::from_value_info(o).last_dim()) {
+            t.check_vocab(v as usize)?;
+        }
+    }
     let files = pvc::fsio::InputSet::of(
         [args.model.clone()]
             .into_iter()
@@ -93,13 +111,37 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     };
     let mut backend =
         pvc::runtime::load_backend(&args.model, choice).with_context(|| format!("loading {}", args.model.display()))?;
-    let req = Request { prompt, max_new_tokens: args.max_new_tokens, eos: args.eos_token_id, sampling, extra };
+    let eos = args.eos_token_id.or_else(|| text.as_ref().and_then(|t| t.eos()));
+    let req = Request { prompt: prompt.clone(), max_new_tokens: args.max_new_tokens, eos, sampling, extra };
     let mut stdout = std::io::stdout();
-    let out = pvc::generate::generate(backend.as_mut(), &req, |t| {
-        let _ = write!(stdout, "{t} ");
+    let mut new: Vec<i64> = Vec::new();
+    let mut shown = 0;
+    let mut failed = None;
+    if let Some(p) = &args.prompt {
+        let _ = write!(stdout, "{p}");
+    }
+    let out = pvc::generate::generate(backend.as_mut(), &req, |id| {
+        new.push(id);
+        match &text {
+            None => {
+                let _ = write!(stdout, "{id} ");
+            }
+            Some(t) => match t.decode(&new) {
+                Ok(s) => {
+                    let piece = s.get(shown..).unwrap_or("");
+                    let sep = if shown == 0 && !piece.is_empty() { " " } else { "" };
+                    let _ = write!(stdout, "{sep}{piece}");
+                    shown = s.len();
+                }
+                Err(e) => failed = failed.take().or(Some(e)),
+            },
+        }
         let _ = stdout.flush();
     })?;
     println!();
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     if let Some(path) = &args.output {
         let tensors = out.tensors()?;
         pvc::runtime::write_safetensors_with(path, &tensors, &files)?;

@@ -6,9 +6,11 @@
 
 mod kv;
 mod sample;
+mod text;
 
 pub use kv::Cache;
 pub use sample::{Sampler, Sampling};
+pub use text::Text;
 
 use crate::runtime::{Backend, DType, NamedTensors, RuntimeError, Tensor};
 
