@@ -8,6 +8,7 @@ mod c_host;
 mod dtypes;
 mod embedded;
 mod fuzz_regressions;
+mod genai;
 mod generate;
 mod generate_cli;
 mod heads;

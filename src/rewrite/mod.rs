@@ -2,6 +2,7 @@
 
 mod clone;
 mod error;
+mod genai;
 mod generate;
 mod names;
 mod pass;
@@ -11,6 +12,7 @@ mod taps;
 
 pub use crate::ir::{Patch, Shunt};
 pub use error::RewriteError;
+pub use genai::{GenaiOptions, genai_config};
 pub use names::Numbering;
 pub use pass::{Pass, run_pipeline};
 pub use sites::Resolved;
