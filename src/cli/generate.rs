@@ -43,6 +43,9 @@ pub struct Args {
     /// Engine.
     #[arg(long, value_enum, default_value_t = BackendArg::Tract)]
     backend: BackendArg,
+    /// ONNX Runtime intra-op threads (with --backend ort).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
     /// ONNX Runtime library (with --backend ort).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
@@ -82,12 +85,16 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     };
     let choice = match args.backend {
         BackendArg::Tract => {
-            if args.ort_lib.is_some() {
-                bail!("--ort-lib applies to ONNX Runtime only: add --backend ort");
+            if args.ort_lib.is_some() || args.threads.is_some() {
+                bail!("--ort-lib and --threads apply to ONNX Runtime only: add --backend ort");
             }
             BackendChoice::Tract
         }
-        BackendArg::Ort => BackendChoice::Ort(OrtOptions { lib: args.ort_lib.clone(), ..Default::default() }),
+        BackendArg::Ort => BackendChoice::Ort(OrtOptions {
+            lib: args.ort_lib.clone(),
+            intra_threads: args.threads.map(|n| n as usize),
+            ..Default::default()
+        }),
     };
     let model = pvc::ir::Model::load(&args.model)?;
     if let Some(t) = &text {

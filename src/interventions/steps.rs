@@ -27,21 +27,22 @@ impl Mask {
     /// Builds the gate for a site whose value `x` has the call's positions on axis 1; `None`
     /// when every position of every call is intervened.
     pub fn build(b: &mut Builder, g: StepGate, x: &str) -> Option<Mask> {
+        if *g.steps == Steps::Calls(Calls::Every) {
+            return None;
+        }
         // Lengths are compared as floats (exact below 2^24): tract folds integer comparisons
         // of symbolic dimensions at plan time, and gets `Equal(past, 0)` wrong.
-        let half = b.constant(FLOAT, &[], &[0.5]).expect("0.5 is a float");
         let past_shape = b.op("Shape", &[g.past], vec![]);
         let two = b.ints(&[], &[2]);
         let past = b.op("Gather", &[&past_shape, &two], vec![attr_int("axis", 0)]);
         let past = b.op("Cast", &[&past], vec![attr_int("to", FLOAT as i64)]);
-        let prompt = || -> (String, String) { (past.clone(), half.clone()) };
         let call = |b: &mut Builder, prompt_pass: bool| {
-            let (p, h) = prompt();
-            let decode = b.op("Greater", &[&p, &h], vec![]);
+            let half = b.constant(FLOAT, &[], &[0.5]).expect("0.5 is a float");
+            let decode = b.op("Greater", &[&past, &half], vec![]);
             if prompt_pass { b.op("Not", &[&decode], vec![]) } else { decode }
         };
         match g.steps {
-            Steps::Calls(Calls::Every) => None,
+            Steps::Calls(Calls::Every) => unreachable!("handled above"),
             Steps::Calls(Calls::Prompt) => Some(Mask::Call(call(b, true))),
             Steps::Calls(Calls::Decode) => Some(Mask::Call(call(b, false))),
             Steps::Absolute { from, to } => {
