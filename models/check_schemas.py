@@ -16,6 +16,7 @@ validator = jsonschema.Draft202012Validator(schema)
 files = sorted(glob.glob(os.path.join(ROOT, "rewrites", "examples", "*.json")))
 files += sorted(glob.glob(os.path.join(ROOT, "models", "cases", "*", "schema.json")))
 files += sorted(glob.glob(os.path.join(ROOT, "models", "cases", "*", "pyvene_save", "config.json")))
+files += sorted(glob.glob(os.path.join(ROOT, "models", "gen_cases", "*", "schema.json")))
 passed = failed = 0
 for f in files:
     errors = list(validator.iter_errors(json.load(open(f))))

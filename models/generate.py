@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import kv_fixtures as K  # noqa: E402
 import pvc_fixtures as F  # noqa: E402
 
 PINNED = {"torch": "2.15.0", "transformers": "4.51.3", "pyvene": "0.1.8", "onnx": "1.23.2",
@@ -63,6 +64,9 @@ def make_fixtures(models):
     report.update(F.make_lm_fixtures(HERE, "gpt2", models["gpt2"], external_dir="gpt2_external"))
     report.update(F.make_lm_fixtures(HERE, "llama", models["llama"]))
     report.update(F.make_mlp_fixtures(HERE, models["mlp"]))
+    report.update(K.make_kv_fixtures(HERE, models, F.lm_input_ids()[:1, :5]))
+    import make_tokenizer
+    report.update(make_tokenizer.make_tokenizers(HERE))
     print("\n== fixtures: max |onnxruntime - torch| ==")
     for k, v in report.items():
         print(f"  {k:16s} {v}")
@@ -92,6 +96,10 @@ def main():
     import cases_trained as T  # trained interventions, fed to pvc from pyvene's save directories
     seed_everything()
     report.update(T.make_cases(HERE, models, only=args.case))
+    if not args.trained_only:
+        import cases_generate as CG
+        seed_everything()
+        report.update(CG.make_cases(HERE, models, only=args.case))
     print("\n== pyvene cases ==")
     for k, v in report.items():
         print(f"  {k:36s} {v}")

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod fsio;
+pub mod generate;
 pub mod interventions;
 pub mod ir;
 pub mod locate;

@@ -53,9 +53,15 @@ pub fn python_check(manifest: &Path) {
 /// Runs `models/<script>` with `args` when python3 can import `modules`; otherwise skips with
 /// a printed reason, unless `PVC_REQUIRE_PYTHON=1`.
 pub fn python_script(script: &str, args: &[&Path], modules: &str) {
+    python_script_gated(script, args, modules, "PVC_REQUIRE_PYTHON")
+}
+
+/// [`python_script`], with `gate` (e.g. `PVC_REQUIRE_GENAI`) the variable that makes a missing
+/// module fail instead of skip.
+pub fn python_script_gated(script: &str, args: &[&Path], modules: &str, gate: &str) {
     let probe = std::process::Command::new("python3").args(["-c", &format!("import {modules}")]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(!required("PVC_REQUIRE_PYTHON"), "PVC_REQUIRE_PYTHON=1 but python3 cannot import {modules}");
+        assert!(!required(gate), "{gate}=1 but python3 cannot import {modules}");
         eprintln!("skipping {script}: python3 cannot import {modules} (see .ci/run for the pinned packages)");
         return;
     }

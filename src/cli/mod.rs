@@ -1,6 +1,7 @@
 //! Subcommands: each has an `Args` struct and an `exec`.
 
 mod export_weights;
+mod generate;
 mod inspect;
 mod rewrite;
 mod run;
@@ -26,6 +27,8 @@ enum Command {
     /// Write a schema's (a pyvene save directory's) weights as one safetensors file in the
     /// schema's `<i>.<param>` naming.
     ExportWeights(export_weights::Args),
+    /// Generate tokens with a decoder (patched or not), using its KV cache when it has one.
+    Generate(generate::Args),
 }
 
 /// Runs the parsed command.
@@ -35,5 +38,6 @@ pub fn exec(cli: Cli) -> anyhow::Result<()> {
         Command::Rewrite(a) => rewrite::exec(a),
         Command::Run(a) => run::exec(a),
         Command::ExportWeights(a) => export_weights::exec(a),
+        Command::Generate(a) => generate::exec(a),
     }
 }

@@ -42,6 +42,16 @@ pub struct Args {
     /// The ONNX Runtime library for `--check`.
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
+    /// Also write `genai_config.json` next to the output, for ONNX Runtime GenAI (model type
+    /// `decoder`; needs a KV cache in Optimum's convention).
+    #[arg(long)]
+    genai_config: bool,
+    /// End-of-sequence id for the GenAI config (required with --genai-config).
+    #[arg(long, value_name = "ID", requires = "genai_config", required_if_eq("genai_config", "true"))]
+    eos_token_id: Option<i64>,
+    /// Longest sequence for the GenAI config.
+    #[arg(long, value_name = "N", requires = "genai_config", default_value_t = 2048)]
+    context_length: usize,
     /// Print what would be done, write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -85,8 +95,12 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
             .chain(model.external.iter().map(|r| r.file.clone()))
             .chain(plan.input_files(&args.schema)),
     );
+    let genai_path = args.genai_config.then(|| pvc::fsio::parent_dir(&args.output).join("genai_config.json"));
     if !args.dry_run {
         check_output(&args.output, &inputs)?;
+        if let Some(p) = &genai_path {
+            check_output(p, &inputs)?;
+        }
     }
     let opts = Options { original: args.original, verify: args.verify, model_type: args.model_type.clone() };
     let sites = rewrite(&mut model, &plan, &opts)?;
@@ -101,6 +115,18 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     if plan.is_empty() {
         eprintln!("the schema has no interventions: the model is written unchanged");
     }
+    let genai = match &genai_path {
+        Some(_) => {
+            let filename = args.output.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let o = pvc::rewrite::GenaiOptions {
+                filename,
+                eos_token_id: args.eos_token_id.unwrap_or_default(),
+                context_length: args.context_length,
+            };
+            Some(serde_json::to_string_pretty(&pvc::rewrite::genai_config(&model, &o)?)? + "\n")
+        }
+        None => None,
+    };
     if args.dry_run {
         return Ok(());
     }
@@ -123,6 +149,10 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     }
     staged.commit()?;
     eprintln!("wrote {}", args.output.display());
+    if let (Some(p), Some(text)) = (&genai_path, &genai) {
+        pvc::fsio::write_atomic(p, &inputs, text.as_bytes())?;
+        eprintln!("wrote {}", p.display());
+    }
     Ok(())
 }
 

@@ -48,12 +48,20 @@ impl Units {
     /// The units `rep` (numbered `i` in generated names) selects on `side` of `site` (whose
     /// head size [`check`] has settled); run-time locations read inputs
     /// `unit_locations.<i>.<side>` (positions) and `unit_locations.<i>.<side>.heads`.
-    pub fn build(b: &mut Builder, (rep, i): (&Rep, usize), site: &Site, width: Option<usize>, side: Side) -> Units {
+    /// `scale` is the step gate's index scale ([`super::steps::Mask::index_scale`]) for positions.
+    pub fn build(
+        b: &mut Builder,
+        (rep, i): (&Rep, usize),
+        site: &Site,
+        width: Option<usize>,
+        side: Side,
+        scale: Option<&str>,
+    ) -> Units {
         let positions = match (side, &rep.source) {
             (Side::Source, Source::Run { positions, .. }) => positions,
             _ => &rep.positions,
         };
-        let pos = Selection::build(b, positions, &format!("unit_locations.{i}.{}", side.word()));
+        let pos = Selection::build(b, positions, &format!("unit_locations.{i}.{}", side.word()), scale);
         let heads = rep.heads.as_ref().and_then(|h| {
             let sel = if side == Side::Base { &h.base } else { &h.source };
             if *sel == Positions::All && *positions == Positions::All {
@@ -61,7 +69,7 @@ impl Units {
             }
             let dim = site.heads.as_ref()?.head_dim?;
             let count = width? / dim;
-            let sel = Selection::build(b, sel, &format!("unit_locations.{i}.{}.heads", side.word()));
+            let sel = Selection::build(b, sel, &format!("unit_locations.{i}.{}.heads", side.word()), None);
             Some(HeadAxis { count, dim, sel })
         });
         Units { heads, pos }

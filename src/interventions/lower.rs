@@ -2,6 +2,7 @@
 
 use super::builder::{Builder, attr_int};
 use super::heads::{self, Side, Units};
+use super::steps::{Mask, StepGate};
 use super::what::basic;
 use super::{InterventionError, noise, trained};
 use crate::ir::{Dim, ValueType};
@@ -24,6 +25,8 @@ pub struct Target<'a> {
     /// The number in the names this representation adds (`pvc/rep<n>/...`, `collected.<n>`):
     /// its index, shifted past the numbers an earlier rewrite of the model used.
     pub number: usize,
+    /// The step gate, when the schema selects calls or positions of a generation.
+    pub gate: Option<StepGate<'a>>,
 }
 
 /// The name of the collected output of representation `i`.
@@ -44,7 +47,9 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let geo = Geometry::of(t.site).map_err(|m| err("component", m))?;
     let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
     let x = geo.enter(&mut b, &input);
-    let sel = Units::build(&mut b, (rep, i), t.site, geo.width, Side::Base);
+    let gate = t.gate.and_then(|g| Mask::build(&mut b, g, &input));
+    let scale = gate.as_ref().and_then(|g| g.index_scale(&mut b));
+    let sel = Units::build(&mut b, (rep, i), t.site, geo.width, Side::Base, scale.as_deref());
     let width = sel.width(geo.width);
     let s = sel.gather(&mut b, &x);
     let units = match rep.kind {
@@ -58,11 +63,17 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     }
     patch.inputs.extend(heads::inputs(rep, i, Side::Base));
     if rep.kind == Kind::Collect {
-        let out = if sel.has_heads() {
+        let mut out = if sel.has_heads() {
             heads::collect(&mut b, &s, (rep, i), &sel, t.site)
         } else {
             collect(&mut b, &s, (rep, i), width, units, t.site)?
         };
+        if let Some(g) = &gate {
+            out.0 = g.collect(&mut b, &out.0);
+            if let Some(d) = out.1.get_mut(1) {
+                *d = Dim::Named(format!("collected_{i}_units"));
+            }
+        }
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
         return Ok(finish(patch, b, None));
@@ -125,7 +136,11 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         }
     };
     let y = sel.scatter(&mut b, &x, &new, geo.rank);
-    let out = geo.exit(&mut b, &input, &y);
+    let mut out = geo.exit(&mut b, &input, &y);
+    if let Some(g) = &gate {
+        let rank = t.site.ty.shape.as_ref().map_or(3, Vec::len);
+        out = g.select(&mut b, &out, &input, rank);
+    }
     let by = format!("pvc/rep{i}/out");
     b.node("Identity", &[&out], &[&by], vec![]);
     let shunt = Shunt { value: t.site.value.clone(), pre: input, by };
@@ -263,7 +278,7 @@ fn source(
             }
             patch.inputs.extend(heads::inputs(rep, i, Side::Source));
             let x = geo.enter(b, sv);
-            let sel = Units::build(b, (rep, i), t.site, geo.width, Side::Source);
+            let sel = Units::build(b, (rep, i), t.site, geo.width, Side::Source, None);
             Ok(sel.gather(b, &x))
         }
         Source::None => unreachable!("kinds that take a source have one"),

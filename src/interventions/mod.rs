@@ -9,10 +9,12 @@ mod noise;
 mod select;
 mod trained;
 mod what;
+mod steps;
 
 pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};
 pub use noise::pyvene_noise;
+pub use steps::StepGate;
 
 /// An intervention that cannot be built at its site, located by JSON path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

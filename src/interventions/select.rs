@@ -21,8 +21,22 @@ pub enum Selection {
 
 impl Selection {
     /// Builds the addressing for `positions`; `runtime_input` names the `[batch, units]` input
-    /// used for [`Positions::Runtime`].
-    pub fn build(b: &mut Builder, positions: &Positions, runtime_input: &str) -> Selection {
+    /// used for [`Positions::Runtime`]; `scale` (an int64 scalar, 0 or 1) multiplies every index,
+    /// so a call the step gate leaves alone never indexes past its end.
+    pub fn build(b: &mut Builder, positions: &Positions, runtime_input: &str, scale: Option<&str>) -> Selection {
+        let sel = Selection::unscaled(b, positions, runtime_input);
+        let Some(k) = scale else { return sel };
+        let mut mul = |v: &str| b.op("Mul", &[v, k], vec![]);
+        match sel {
+            Selection::Whole => Selection::Whole,
+            Selection::Shared { positions, indices } => {
+                Selection::Shared { positions: mul(&positions), indices: mul(&indices) }
+            }
+            Selection::Indexed(idx) => Selection::Indexed(mul(&idx)),
+        }
+    }
+
+    fn unscaled(b: &mut Builder, positions: &Positions, runtime_input: &str) -> Selection {
         match positions {
             Positions::All => Selection::Whole,
             Positions::Fixed(rows) if rows.len() == 1 || rows.iter().all(|r| *r == rows[0]) => {

@@ -2,6 +2,8 @@
 
 mod clone;
 mod error;
+mod genai;
+mod generate;
 mod names;
 mod pass;
 mod passes;
@@ -10,6 +12,7 @@ mod taps;
 
 pub use crate::ir::{Patch, Shunt};
 pub use error::RewriteError;
+pub use genai::{GenaiOptions, genai_config};
 pub use names::Numbering;
 pub use pass::{Pass, run_pipeline};
 pub use sites::Resolved;
@@ -45,6 +48,8 @@ pub struct Cx<'a> {
     pub dependent: std::collections::BTreeSet<crate::ir::NodeId>,
     /// Where this rewrite's representation and group numbers start in generated names.
     pub numbering: Numbering,
+    /// The past-key input the step gate reads, when the plan selects generation steps.
+    pub past: Option<String>,
 }
 
 /// Lowers `plan` into `model`. An empty plan leaves the model untouched, byte for byte. The
@@ -76,6 +81,7 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
         None => e,
     };
     let sites = sites::resolve(&loc, &model.graph, plan).map_err(blame)?;
+    let past = generate::past_input(&model.graph, plan)?;
     let dependent = clone::input_dependent(&model.graph);
     let numbering = Numbering::of(&model.graph);
     if opts.original
@@ -86,7 +92,8 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
             "the model already has un-intervened outputs (`{o}`) from an earlier rewrite; rewrite it without --original"
         )));
     }
-    let cx = Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent, numbering };
+    let cx =
+        Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent, numbering, past };
     let passes: [&dyn Pass; 5] = [
         &passes::AddSourceSlices,
         &passes::CloneOriginal,

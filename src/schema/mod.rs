@@ -14,6 +14,7 @@ mod orthogonal;
 mod parse;
 mod plan;
 mod saelens;
+mod steps;
 mod torch_bin;
 mod trained;
 mod weights;
@@ -23,6 +24,7 @@ pub use heads::{HeadSel, Unit};
 pub use orthogonal::{Mat, OrthMap, materialize};
 pub use plan::{Dims, Kind, Plan, Positions, Rep, Source};
 pub use plan::{MAX_COLUMNS, MAX_UNITS};
+pub use steps::{Calls, Steps};
 /// Fuzzing entry: the reader of a pyvene save directory's `intkey_*.bin` files.
 #[doc(hidden)]
 pub use torch_bin::read_state_dict;

@@ -31,8 +31,10 @@ const FIELDS: [&str; 14] = [
 ];
 
 /// Top-level keys of a schema, which a single-representation document also carries.
-const TOP: [&str; 12] = [
+const TOP: [&str; 14] = [
     "representations",
+    "intervene_on_prompt",
+    "steps",
     "unit_locations",
     "subspaces",
     "weights",
@@ -138,6 +140,12 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
         },
     };
     check_top_keys(&root)?;
+    let (steps, defaulted) = super::steps::read(&root)?;
+    if let Some(d) = defaulted {
+        let mut plan = parse(&d, dir)?;
+        plan.json = doc.clone();
+        return Ok(plan);
+    }
     let raws = representations(&root)?;
     let n = raws.len();
     for key in ["intervention_types", "intervention_dimensions", "intervention_constant_sources"] {
@@ -243,7 +251,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     let model_type = root.get("model_type").map(|m| m.str().map(str::to_string)).transpose()?;
     let head_dim = root.get("head_dim").map(|d| d.index()).transpose()?;
     let tensors = super::export::tensors(&weights, &reps);
-    Ok(Plan { model_type, reps, groups, head_dim, serial, json: doc.clone(), tensors })
+    Ok(Plan { model_type, reps, groups, head_dim, serial, steps, json: doc.clone(), tensors })
 }
 
 fn representations<'a>(root: &At<'a>) -> Result<Vec<RawRep<'a>>, SchemaError> {

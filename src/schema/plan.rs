@@ -226,6 +226,9 @@ pub struct Plan {
     /// `i + 1` (source `i + 1`, or the base after the last), so each source run is itself
     /// intervened by the one before.
     pub serial: bool,
+    /// Which calls (or absolute positions) of a generation the interventions act on; `None`:
+    /// every call, as pyvene's `forward()`.
+    pub steps: Option<super::steps::Steps>,
     /// The schema as given, recorded in the patched model's metadata.
     pub json: serde_json::Value,
     /// The weights the representations read, in their plain `<i>.<param>` form (what

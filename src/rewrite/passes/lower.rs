@@ -1,7 +1,7 @@
 //! [`LowerInterventions`]: every representation, in schema order, spliced in at its site.
 
 use super::source_value;
-use crate::interventions::{Target, lower};
+use crate::interventions::{StepGate, Target, lower};
 use crate::ir::Model;
 use crate::rewrite::{Cx, Pass, RewriteError};
 use crate::schema::Source;
@@ -43,7 +43,8 @@ impl Pass for LowerInterventions {
                     continue;
                 }
             }
-            let patch = lower(&Target { rep, site: &site, source_value, number })?;
+            let gate = cx.plan.steps.as_ref().zip(cx.past.as_deref()).map(|(steps, past)| StepGate { steps, past });
+            let patch = lower(&Target { rep, site: &site, source_value, number, gate })?;
             patch.apply(model);
         }
         Ok(())
