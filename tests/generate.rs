@@ -27,7 +27,7 @@ fn ids(t: &pvc::runtime::Tensor) -> Vec<i64> {
 fn patched(schema: &Path, model: &Path, out: &Path) -> PathBuf {
     let plan = Plan::from_path(schema).unwrap();
     let mut m = Model::load(model).unwrap();
-    rewrite(&mut m, &plan, &Options { original: false, verify: true })
+    rewrite(&mut m, &plan, &Options { original: false, verify: true, ..Default::default() })
         .unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let path = out.join(format!("{}.patched.onnx", model.file_stem().unwrap().to_string_lossy()));
     m.save(&path, &Default::default()).unwrap();
