@@ -17,4 +17,5 @@ mod output_policy;
 mod parity;
 mod rewrite_cli;
 mod run_inputs;
+mod serving;
 mod silently_wrong;

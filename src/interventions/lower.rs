@@ -56,7 +56,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
         let out = if sel.has_heads() {
             heads::collect(&mut b, &s, rep, &sel, t.site)
         } else {
-            collect(&mut b, &s, rep, width, units, t.site)?
+            collect(&mut b, &s, (rep, i), width, units, t.site)?
         };
         b.node("Identity", &[&out.0], &[&collected_name(i)], vec![]);
         patch.outputs.push(typed(&collected_name(i), elem, out.1));
@@ -229,18 +229,23 @@ fn source(
 /// Collect's output: pyvene flattens the `[b, k, d]` selection, keeps `[..., :idim]` (or the
 /// subspace columns), and reshapes to `[b, k, -1]`. `idim` defaults to `d × max_units` for
 /// abstract components and to everything for module paths (pyvene's `embed_dim=None`).
-/// Returns the value and its shape.
+/// Returns the value and its shape: `[batch, units_<index>, d]` at run-time positions, the
+/// site's `[batch, seq, d]` on the whole tensor.
 fn collect(
     b: &mut Builder,
     s: &str,
-    rep: &Rep,
+    (rep, index): (&Rep, usize),
     width: Option<usize>,
     units: Option<usize>,
     site: &Site,
 ) -> Result<(String, Vec<Dim>), InterventionError> {
     let (batch, seq) = lead_dims(site);
     let (Some(k), Some(d)) = (units, width) else {
-        return Ok((s.to_string(), vec![batch, seq, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]));
+        let k = match rep.positions {
+            Positions::Runtime => Dim::Named(format!("units_{index}")),
+            _ => seq,
+        };
+        return Ok((s.to_string(), vec![batch, k, width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64))]));
     };
     let total = k.saturating_mul(d);
     let keep: Option<Vec<i64>> = match &rep.dims {
