@@ -61,10 +61,11 @@ fn declared(path: &Path) -> (Declared, Declared) {
     (io(&m.graph.inputs), io(&m.graph.outputs))
 }
 
-/// Inputs for every declared input, each symbol bound once across inputs: batch 2, the base
-/// sequence 6, a source sequence 5, `units_<i>` 2 + i % 2 (so unit counts differ from the batch),
-/// `heads_<i>` 1. Positions and heads count up from 0; tokens are small ids.
-pub fn bind_inputs(path: &Path) -> (NamedTensors, BTreeMap<String, usize>) {
+/// Inputs for every declared input, each symbol bound once across inputs: the first dimension
+/// `batch`, the base sequence 6, a source sequence 5, `units_<i>` 3 + i % 2 (so unit counts differ
+/// from the batch and from each other), `heads_<i>` 1. Positions are distinct in each row and
+/// below 5, heads 0 or 1, tokens small ids; `seed` varies the values, never the shapes.
+pub fn bind_inputs(path: &Path, batch: usize, seed: usize) -> (NamedTensors, BTreeMap<String, usize>) {
     let (inputs, _) = declared(path);
     let mut sym: BTreeMap<String, usize> = BTreeMap::new();
     let mut feeds = Vec::new();
@@ -75,8 +76,8 @@ pub fn bind_inputs(path: &Path) -> (NamedTensors, BTreeMap<String, usize>) {
             let n = match d {
                 Dim::Fixed(n) => *n as usize,
                 Dim::Named(s) => *sym.entry(s.clone()).or_insert_with(|| match (axis, s.as_str()) {
-                    (0, _) => 2,
-                    (_, s) if s.starts_with("units_") => 2 + s[6..].parse::<usize>().unwrap() % 2,
+                    (0, _) => batch,
+                    (_, s) if s.starts_with("units_") => 3 + s[6..].parse::<usize>().unwrap() % 2,
                     (_, s) if s.starts_with("heads_") => 1,
                     _ if name.starts_with("source.") => 5,
                     _ => 6,
@@ -86,14 +87,16 @@ pub fn bind_inputs(path: &Path) -> (NamedTensors, BTreeMap<String, usize>) {
         }
         let count: usize = shape.iter().product();
         let last = *shape.last().unwrap_or(&1);
+        let ints = |f: &dyn Fn(usize) -> usize| (0..count).map(|j| f(j) as i64).collect::<Vec<_>>();
         let t = match ty.elem.and_then(DType::from_onnx) {
+            Some(DType::I64) if name.ends_with(".heads") => Tensor::from_i64(shape, &ints(&|j| (j + seed) % 2)),
             Some(DType::I64) if name.starts_with("unit_locations.") => {
-                Tensor::from_i64(shape, &(0..count).map(|j| (j % last) as i64).collect::<Vec<_>>())
+                Tensor::from_i64(shape, &ints(&|j| (j % last + seed) % 5))
             }
-            Some(DType::I64) => {
-                Tensor::from_i64(shape, &(0..count).map(|j| (j * 7 % 50) as i64 + 1).collect::<Vec<_>>())
+            Some(DType::I64) => Tensor::from_i64(shape, &ints(&|j| (j * 7 + seed * 3) % 50 + 1)),
+            Some(DType::F32) => {
+                Tensor::from_f32(shape, &(0..count).map(|j| (j + seed) as f32 * 0.01).collect::<Vec<_>>())
             }
-            Some(DType::F32) => Tensor::from_f32(shape, &(0..count).map(|j| j as f32 * 0.01).collect::<Vec<_>>()),
             other => panic!("{name}: no test values for {other:?}"),
         };
         feeds.push((name.clone(), t));
@@ -117,7 +120,7 @@ fn every_declared_output_shape_is_what_both_backends_return() {
     for model in ["gpt2_legacy.onnx", "gpt2_dynamo.onnx"] {
         for (name, schema) in SCHEMAS {
             let path = patched(dir.path(), model, &format!("{}_{name}", &model[..model.len() - 5]), schema);
-            let (feeds, sym) = bind_inputs(&path);
+            let (feeds, sym) = bind_inputs(&path, 2, 0);
             let (_, outputs) = declared(&path);
             for mut backend in util::backends(&path) {
                 let got = backend.run(&feeds).unwrap_or_else(|e| panic!("{model} {name} {}: {e}", backend.name()));
@@ -145,7 +148,7 @@ fn source_inputs_share_the_base_batch_on_both_backends() {
         for (n, _) in &inputs {
             assert_eq!(batch(n), base, "{model}: {n} does not share the base batch");
         }
-        let (mut feeds, _) = bind_inputs(&path);
+        let (mut feeds, _) = bind_inputs(&path, 2, 0);
         let src = feeds.iter_mut().find(|(n, _)| n == "source.0.input_ids").unwrap();
         src.1 = Tensor::from_i64(vec![3, 5], &[1; 15]);
         for mut backend in util::backends(&path) {

@@ -1,5 +1,6 @@
 //! Subcommands: each has an `Args` struct and an `exec`.
 
+mod export_triton;
 mod inspect;
 mod rewrite;
 mod run;
@@ -22,6 +23,8 @@ enum Command {
     Rewrite(rewrite::Args),
     /// Run a model with tract (default) or ONNX Runtime.
     Run(run::Args),
+    /// Write a Triton Inference Server model repository entry for a model.
+    ExportTriton(export_triton::Args),
 }
 
 /// Runs the parsed command.
@@ -30,5 +33,6 @@ pub fn exec(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::exec(a),
         Command::Rewrite(a) => rewrite::exec(a),
         Command::Run(a) => run::exec(a),
+        Command::ExportTriton(a) => export_triton::exec(a),
     }
 }
