@@ -15,6 +15,7 @@ pub mod report;
 pub mod rewrite;
 pub mod runtime;
 pub mod schema;
+pub mod serve;
 
 /// Model metadata key under which `pvc rewrite` records the schema it applied.
 pub const PVC_SCHEMA_KEY: &str = "pvc.schema";

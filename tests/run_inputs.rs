@@ -81,7 +81,7 @@ fn runtime_locations_are_checked_the_same_on_both_backends() {
             "unit_locations.0.base=[[2]]",
             "unit_locations.0.source=[[1]]",
         ],
-        "input `unit_locations.0.source`: batch is 1 but input `source.0.input_ids` has batch 2 (dimension 0); positions need one row per example",
+        "input `source.0.input_ids`: dimension 0 (`batch`) is 2 but input `input_ids` has 1 there (dimension 0)",
     );
     for (b, code, err) in run_all(&m, &[ids, src, "unit_locations.0.base=[[4]]", "unit_locations.0.source=[[0]]"]) {
         assert_eq!(code, Some(0), "{b}: {err}");

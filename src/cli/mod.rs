@@ -2,6 +2,7 @@
 
 mod export_weights;
 mod generate;
+mod export_triton;
 mod inspect;
 mod rewrite;
 mod run;
@@ -29,6 +30,8 @@ enum Command {
     ExportWeights(export_weights::Args),
     /// Generate tokens with a decoder (patched or not), using its KV cache when it has one.
     Generate(generate::Args),
+    /// Write a Triton Inference Server model repository entry for a model.
+    ExportTriton(export_triton::Args),
 }
 
 /// Runs the parsed command.
@@ -39,5 +42,6 @@ pub fn exec(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::exec(a),
         Command::ExportWeights(a) => export_weights::exec(a),
         Command::Generate(a) => generate::exec(a),
+        Command::ExportTriton(a) => export_triton::exec(a),
     }
 }

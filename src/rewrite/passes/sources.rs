@@ -68,13 +68,15 @@ impl Pass for AddSourceSlices {
     }
 }
 
-/// Source input `source.<group>.<input>` typed like the base input. Its dim symbols are the
+/// Source input `source.<group>.<input>` typed like the base input. Its batch (dimension 0) is
+/// always the base's, as in pyvene, where sources and base are batched together; so servers that
+/// batch along the first dimension (Triton) can merge requests. Its other dim symbols are the
 /// base's when the group interchanges whole tensors (the source must then have the base's shape,
 /// and runtimes such as tract need to know it), and the group's own otherwise.
 fn renamed_input(v: &crate::onnx::pb::ValueInfoProto, group: usize, share: bool) -> crate::onnx::pb::ValueInfoProto {
     let mut ty = ValueType::from_value_info(v);
     if let Some(dims) = ty.shape.as_mut().filter(|_| !share) {
-        for d in dims.iter_mut() {
+        for d in dims.iter_mut().skip(1) {
             if let Dim::Named(p) = d
                 && p != "?"
             {
