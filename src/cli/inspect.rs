@@ -1,8 +1,6 @@
 //! `pvc inspect MODEL`: the module tree, like PyTorch's `print(model)`.
 
 use anyhow::Context;
-use pvc::ir::Model;
-use pvc::locate::Locator;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -15,10 +13,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model)?;
-    pvc::ir::verify(&model).with_context(|| format!("{}: invalid graph", args.model.display()))?;
-    let loc = Locator::new(&model);
-    let report = pvc::report::inspect(&model, &loc);
+    let report = pvc::job::inspect(&args.model)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).context("serializing the report")?);
     } else {

@@ -5,7 +5,7 @@ use super::heads;
 use super::json::At;
 use super::locations::{self, Locs};
 use super::plan::{Dims, Kind, MAX_COLUMNS, MAX_UNITS, Plan, Positions, Rep, Source};
-use super::weights::Weights;
+use super::weights::{StateDicts, Weights};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -121,8 +121,9 @@ impl<'a> RawRep<'a> {
     }
 }
 
-/// Parses and validates a schema document; `dir` anchors relative weight paths.
-pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
+/// Parses and validates a schema document; `dir` anchors relative weight paths, `dicts` says
+/// where pyvene state dicts come from.
+pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, SchemaError> {
     let root = At::root(doc);
     if !doc.is_object() {
         return Err(root.err("a schema is a JSON object"));
@@ -143,7 +144,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             return Err(list.err(format!("has {} entries but the schema has {n} representations", items.len())));
         }
     }
-    let weights = Weights::load(&root, dir)?;
+    let weights = Weights::load(&root, dir, dicts)?;
     let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
     let (locs, head_locs) = heads::split_locations(&root, &units)?;
     let subspaces = locations::subspaces(&root, n)?;
