@@ -1,6 +1,6 @@
 //! pvc compiles pyvene-style interventions into standard ONNX graphs.
 //!
-//! The data flows one way: `cli → rewrite → {interventions, locate} → {schema, ir} → onnx`;
+//! The data flows one way: `cli → job → rewrite → {interventions, locate} → {schema, ir} → onnx`;
 //! `runtime` depends only on `onnx` and runs any model, patched or not.
 #![warn(missing_docs)]
 
@@ -8,6 +8,7 @@ pub mod fsio;
 pub mod generate;
 pub mod interventions;
 pub mod ir;
+pub mod job;
 pub mod locate;
 pub mod onnx;
 pub(crate) mod panic;

@@ -1,12 +1,8 @@
 //! `pvc rewrite MODEL SCHEMA -o OUT`: compile a schema into the model.
 
-use anyhow::Context;
-use pvc::fsio::{InputSet, check_output};
-use pvc::ir::Model;
-use pvc::onnx::{DataPolicy, SaveOptions};
-use pvc::rewrite::{Options, rewrite};
-use pvc::schema::Plan;
-use std::path::{Path, PathBuf};
+use pvc::job::{JsonArg, RewriteJob, SchemaSource};
+use pvc::onnx::DataPolicy;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -79,96 +75,27 @@ enum ExternalData {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
-    let mut model = Model::load(&args.model)?;
-    let mut overrides = Vec::new();
-    for (key, text) in [("unit_locations", &args.unit_locations), ("subspaces", &args.subspaces)] {
-        if let Some(text) = text {
-            let value =
-                serde_json::from_str(text).with_context(|| format!("--{}: not valid JSON", key.replace('_', "-")))?;
-            overrides.push((key, value));
-        }
-    }
-    let plan = Plan::from_path_with(&args.schema, &overrides)?;
-    let inputs = InputSet::of(
-        [args.model.clone()]
-            .into_iter()
-            .chain(model.external.iter().map(|r| r.file.clone()))
-            .chain(plan.input_files(&args.schema)),
-    );
-    let genai_path = args.genai_config.then(|| pvc::fsio::parent_dir(&args.output).join("genai_config.json"));
-    if !args.dry_run {
-        check_output(&args.output, &inputs)?;
-        if let Some(p) = &genai_path {
-            check_output(p, &inputs)?;
-        }
-    }
-    let opts = Options { original: args.original, verify: args.verify, model_type: args.model_type.clone() };
-    let sites = rewrite(&mut model, &plan, &opts)?;
-    for (rep, r) in plan.reps.iter().zip(&sites) {
-        let run = match plan.serial && rep.index + 1 < plan.reps.len() {
-            true => format!(" in source run {}", rep.index + 1),
-            false => String::new(),
-        };
-        let line = format!("{}: {} at {} → `{}`{run}", rep.at, rep.kind.class(), r.site.via, r.site.value);
-        eprintln!("{}", pvc::onnx::escape(&line));
-    }
-    if plan.is_empty() {
-        eprintln!("the schema has no interventions: the model is written unchanged");
-    }
-    let genai = match &genai_path {
-        Some(_) => {
-            let filename = args.output.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            let o = pvc::rewrite::GenaiOptions {
-                filename,
-                eos_token_id: args.eos_token_id.unwrap_or_default(),
-                context_length: args.context_length,
-            };
-            Some(serde_json::to_string_pretty(&pvc::rewrite::genai_config(&model, &o)?)? + "\n")
-        }
-        None => None,
-    };
-    if args.dry_run {
-        return Ok(());
-    }
-    let data = match args.external_data {
+    let genai = args.genai_config.then(|| pvc::rewrite::GenaiOptions {
+        filename: args.output.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        eos_token_id: args.eos_token_id.unwrap_or_default(),
+        context_length: args.context_length,
+    });
+    let mut job = RewriteJob::new(args.model, SchemaSource::Path(args.schema), args.output);
+    job.original = args.original;
+    job.external_data = match args.external_data {
         ExternalData::Link => DataPolicy::Link,
         ExternalData::Copy => DataPolicy::Copy,
         ExternalData::Split => DataPolicy::Split,
     };
-    let mut staged = SaveOptions {
-        data,
-        verbatim: plan.is_empty().then(|| args.model.clone()),
-        source: model.source.clone(),
-        durable: args.durable,
-    }
-    .stage(&model.to_proto(), &model.external, &args.output, &inputs)?;
-    if args.check {
-        let path = staged.checkable()?;
-        check(&path, &args)
-            .with_context(|| format!("--check refused the patched model; {} was not written", args.output.display()))?;
-    }
-    staged.commit()?;
-    eprintln!("wrote {}", args.output.display());
-    if let (Some(p), Some(text)) = (&genai_path, &genai) {
-        pvc::fsio::write_atomic(p, &inputs, text.as_bytes())?;
-        eprintln!("wrote {}", p.display());
-    }
-    Ok(())
-}
-
-/// Loads the staged model at `path` in every runtime pvc has: tract always, ONNX Runtime when found.
-fn check(path: &Path, args: &Args) -> anyhow::Result<()> {
-    use pvc::runtime::{OrtBackend, OrtOptions, TractBackend};
-    TractBackend::load(path).context("tract refused the patched model")?;
-    eprintln!("check: tract loads and plans the model");
-    match OrtBackend::find_library(args.ort_lib.as_deref()) {
-        Ok(lib) => {
-            let opts = OrtOptions { lib: Some(lib.clone()), ..Default::default() };
-            OrtBackend::load(path, &opts).context("ONNX Runtime refused the patched model")?;
-            eprintln!("check: ONNX Runtime ({}) loads the model", lib.display());
-        }
-        Err(e) if args.ort_lib.is_some() => return Err(e.into()),
-        Err(e) => eprintln!("check: ONNX Runtime skipped: {e}"),
-    }
+    job.unit_locations = args.unit_locations.map(JsonArg::Text);
+    job.subspaces = args.subspaces.map(JsonArg::Text);
+    job.verify = args.verify;
+    job.check = args.check;
+    job.ort_lib = args.ort_lib;
+    job.dry_run = args.dry_run;
+    job.model_type = args.model_type;
+    job.durable = args.durable;
+    job.genai = genai;
+    pvc::job::rewrite(&job, &mut |line| eprintln!("{line}"))?;
     Ok(())
 }

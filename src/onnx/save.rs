@@ -29,6 +29,18 @@ pub enum DataPolicy {
     Split,
 }
 
+impl DataPolicy {
+    /// The policy named `copy`, `link` or `split` (the spelling of `--external-data`).
+    pub fn from_name(name: &str) -> Option<DataPolicy> {
+        match name {
+            "copy" => Some(DataPolicy::Copy),
+            "link" => Some(DataPolicy::Link),
+            "split" => Some(DataPolicy::Split),
+            _ => None,
+        }
+    }
+}
+
 /// Options for [`save`](SaveOptions::save).
 #[derive(Debug, Clone, Default)]
 pub struct SaveOptions {

@@ -29,6 +29,7 @@ pub use steps::{Calls, Steps};
 #[doc(hidden)]
 pub use torch_bin::read_state_dict;
 pub use trained::Trained;
+pub use weights::StateDicts;
 
 use std::path::{Path, PathBuf};
 
@@ -50,14 +51,26 @@ impl Plan {
         let text = String::from_utf8(bytes)
             .map_err(|e| SchemaError::new("(file)", format!("{} is not UTF-8 text: {e}", file.display())))?;
         let dir = file.parent().unwrap_or(Path::new("."));
+        Plan::from_text_with(&text, dir, &StateDicts::Files, overrides)
+    }
+
+    /// Parses schema text held in memory, as [`Plan::from_path_with`] parses a file's: `dir`
+    /// anchors relative paths such as `"weights"`, `dicts` says where pyvene state dicts come from
+    /// (`StateDicts::Memory` for an `IntervenableModel` that was never saved).
+    pub fn from_text_with(
+        text: &str,
+        dir: &Path,
+        dicts: &StateDicts,
+        overrides: &[(&str, serde_json::Value)],
+    ) -> Result<Plan, SchemaError> {
         let mut doc: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
         if let Some(map) = doc.as_object_mut() {
             for (k, v) in overrides {
                 map.insert(k.to_string(), v.clone());
             }
         }
-        parse::parse(&doc, dir)
+        parse::parse(&doc, dir, dicts)
     }
 
     /// Every file the schema at `path` (as given to [`Plan::from_path_with`], which made this plan)
@@ -67,14 +80,19 @@ impl Plan {
         let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
         let dir = file.parent().unwrap_or(Path::new("."));
         let mut files = vec![path.to_path_buf(), file.clone()];
-        files.extend(weights::files(&json::At::root(&self.json), dir));
+        files.extend(weights::files(&json::At::root(&self.json), dir, &StateDicts::Files));
         files
+    }
+
+    /// Every file a schema held in memory (as given to [`Plan::from_text_with`] with `dir` and
+    /// `dicts`) reads: its `"weights"` file, and its `intkey_*.bin` files unless the state dicts
+    /// were in memory.
+    pub fn input_files_in(&self, dir: &Path, dicts: &StateDicts) -> Vec<PathBuf> {
+        weights::files(&json::At::root(&self.json), dir, dicts)
     }
 
     /// Parses schema text; `dir` anchors relative paths such as `"weights"`.
     pub fn from_json(text: &str, dir: &Path) -> Result<Plan, SchemaError> {
-        let doc: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| SchemaError::new("(file)", format!("not valid JSON: {e}")))?;
-        parse::parse(&doc, dir)
+        Plan::from_text_with(text, dir, &StateDicts::Files, &[])
     }
 }

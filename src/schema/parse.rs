@@ -7,7 +7,7 @@ use super::locations::{self, Locs};
 use super::orthogonal::OrthMap;
 use super::plan::{Dims, Kind, MAX_COLUMNS, MAX_UNITS, Plan, Positions, Rep, Source};
 use super::trained;
-use super::weights::Weights;
+use super::weights::{StateDicts, Weights};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -125,8 +125,9 @@ impl<'a> RawRep<'a> {
     }
 }
 
-/// Parses and validates a schema document; `dir` anchors relative weight paths.
-pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
+/// Parses and validates a schema document; `dir` anchors relative weight paths, `dicts` says
+/// where pyvene state dicts come from.
+pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, SchemaError> {
     let root = At::root(doc);
     if !doc.is_object() {
         return Err(root.err("a schema is a JSON object"));
@@ -142,7 +143,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
     check_top_keys(&root)?;
     let (steps, defaulted) = super::steps::read(&root)?;
     if let Some(d) = defaulted {
-        let mut plan = parse(&d, dir)?;
+        let mut plan = parse(&d, dir, dicts)?;
         plan.json = doc.clone();
         return Ok(plan);
     }
@@ -156,7 +157,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<Plan, SchemaError> {
             return Err(list.err(format!("has {} entries but the schema has {n} representations", items.len())));
         }
     }
-    let mut weights = Weights::load(&root, dir)?;
+    let mut weights = Weights::load(&root, dir, dicts)?;
     let units = raws.iter().map(|r| heads::unit_of(r.get("unit"))).collect::<Result<Vec<_>, _>>()?;
     let (locs, head_locs) = if serial {
         if let Some(i) = units.iter().position(|u| *u != heads::Unit::Pos) {

@@ -4,14 +4,29 @@
 use super::SchemaError;
 use super::json::At;
 use crate::fsio::{MAX_INPUT_BYTES, read_input};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The weight files the schema `root` names, relative to `dir`: `"weights"` and every
-/// `intkey_<key>.bin` of `"sorted_keys"` (whether or not they exist).
-pub(super) fn files(root: &At, dir: &Path) -> Vec<PathBuf> {
+/// Where a schema's pyvene state dicts (`torch.save`d `intkey_<key>.bin` archives, one per key
+/// of `"sorted_keys"`) come from.
+#[derive(Debug, Clone, Default)]
+pub enum StateDicts {
+    /// The files `intkey_<key>.bin` next to the schema (a pyvene save directory); a missing file
+    /// means that intervention has no state.
+    #[default]
+    Files,
+    /// In memory, by key, as `torch.save` writes them (what `IntervenableModel.save` would write);
+    /// a key absent here has no state, and no file is read.
+    Memory(BTreeMap<String, Vec<u8>>),
+}
+
+/// The weight files the schema `root` names, relative to `dir`: `"weights"` and, when the state
+/// dicts are files, every `intkey_<key>.bin` of `"sorted_keys"` (whether or not they exist).
+pub(super) fn files(root: &At, dir: &Path, dicts: &StateDicts) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> =
         root.get("weights").and_then(|w| w.str().ok().map(|rel| dir.join(rel))).into_iter().collect();
-    if let Some(keys) = root.get("sorted_keys").and_then(|k| k.items().ok()) {
+    if let (StateDicts::Files, Some(keys)) = (dicts, root.get("sorted_keys").and_then(|k| k.items().ok())) {
         out.extend(keys.iter().filter_map(|k| k.str().ok()).map(|k| intkey_file(dir, k)));
     }
     let reps = match root.get("representations") {
@@ -67,23 +82,36 @@ struct Stored {
 }
 
 impl Weights {
-    /// Loads `"weights"` (a path relative to `dir`) if the schema names one, and the
-    /// `intkey_<key>.bin` files of a pyvene save directory for the keys in `"sorted_keys"`.
-    pub fn load(root: &At, dir: &Path) -> Result<Weights, SchemaError> {
+    /// Loads `"weights"` (a path relative to `dir`) if the schema names one, and the state dicts
+    /// of a pyvene save directory (`dicts`) for the keys in `"sorted_keys"`.
+    pub fn load(root: &At, dir: &Path, dicts: &StateDicts) -> Result<Weights, SchemaError> {
         let mut w = Weights::load_safetensors(root, dir)?;
-        w.load_pyvene_bins(root, dir)?;
+        w.load_pyvene_bins(root, dir, dicts)?;
         Ok(w)
     }
 
-    fn load_pyvene_bins(&mut self, root: &At, dir: &Path) -> Result<(), SchemaError> {
+    fn load_pyvene_bins(&mut self, root: &At, dir: &Path, dicts: &StateDicts) -> Result<(), SchemaError> {
         let Some(keys) = root.get("sorted_keys") else { return Ok(()) };
         for (i, key) in keys.items()?.iter().enumerate() {
-            let file = intkey_file(dir, key.str()?);
-            self.bins.push((file.clone(), file.is_file()));
-            if !file.is_file() {
-                continue;
-            }
-            let bytes = read_input(&file, MAX_INPUT_BYTES).map_err(|e| key.err(e.to_string()))?;
+            let name = key.str()?;
+            let (bytes, file) = match dicts {
+                StateDicts::Files => {
+                    let file = intkey_file(dir, name);
+                    self.bins.push((file.clone(), file.is_file()));
+                    if !file.is_file() {
+                        continue;
+                    }
+                    (Cow::Owned(read_input(&file, MAX_INPUT_BYTES).map_err(|e| key.err(e.to_string()))?), file)
+                }
+                StateDicts::Memory(map) => {
+                    let file = PathBuf::from(format!("intkey_{name}.bin (in memory)"));
+                    self.bins.push((file.clone(), map.contains_key(name)));
+                    match map.get(name) {
+                        Some(bytes) => (Cow::Borrowed(bytes.as_slice()), file),
+                        None => continue,
+                    }
+                }
+            };
             let state =
                 super::torch_bin::read_state_dict(&bytes).map_err(|e| key.err(format!("{}: {e}", file.display())))?;
             let mut names: Vec<&String> = state.keys().collect();
