@@ -58,7 +58,7 @@ fn the_config_declares_every_tensor_and_the_export_is_byte_identical() {
         "  {\n    name: \"source.0.input_ids\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }",
         "  {\n    name: \"unit_locations.0.base\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }",
         "  {\n    name: \"logits\"\n    data_type: TYPE_FP32\n    dims: [ -1, 100 ]\n  }",
-        "  {\n    name: \"collected.1\"\n    data_type: TYPE_FP32\n    dims: [ -1, 64 ]\n  }",
+        "  {\n    name: \"collected.1\"\n    data_type: TYPE_FP32\n    dims: [ 1, 64 ]\n  }",
         "instance_group [\n  {\n    count: 2\n    kind: KIND_CPU\n  }\n]\n",
         "dynamic_batching {\n  max_queue_delay_microseconds: 100\n}\n",
     ];
