@@ -1,8 +1,8 @@
 //! Subcommands: each has an `Args` struct and an `exec`.
 
+mod export_triton;
 mod export_weights;
 mod generate;
-mod export_triton;
 mod inspect;
 mod rewrite;
 mod run;

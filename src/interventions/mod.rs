@@ -7,9 +7,9 @@ mod heads;
 mod lower;
 mod noise;
 mod select;
+mod steps;
 mod trained;
 mod what;
-mod steps;
 
 pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};

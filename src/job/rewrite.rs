@@ -180,12 +180,7 @@ pub fn rewrite(job: &RewriteJob, note: &mut dyn FnMut(&str)) -> Result<RewriteRe
     }
     let verbatim = plan.is_empty().then(|| job.model.clone());
     let save = SaveOptions { data: job.external_data, verbatim, source: model.source.clone(), durable: job.durable };
-    let mut staged = save.stage(
-        &model.to_proto(),
-        &model.external,
-        &job.output,
-        &inputs,
-    )?;
+    let mut staged = save.stage(&model.to_proto(), &model.external, &job.output, &inputs)?;
     if job.check {
         let path = staged.checkable()?;
         super::check::check(&path, job.ort_lib.as_deref(), note)
