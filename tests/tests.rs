@@ -20,6 +20,7 @@ mod onnx_io;
 mod ort_backend;
 mod output_policy;
 mod parity;
+mod python_package;
 mod rewrite_cli;
 mod run_inputs;
 mod serving;

@@ -40,7 +40,7 @@ pub fn pvc() -> std::process::Command {
 }
 
 /// Whether a missing optional tool must fail the test (CI sets `PVC_REQUIRE_PYTHON=1`).
-fn required(var: &str) -> bool {
+pub fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
 }
 
