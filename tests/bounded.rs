@@ -25,13 +25,7 @@ fn pvc(args: &[&str]) -> (i32, String, PathBuf, tempfile::TempDir) {
 /// Asserts a clean failure: exit code 2, one `error:` line naming every needle, nothing written.
 fn fails(args: &[&str], needles: &[&str]) -> String {
     let (code, err, out, _dir) = pvc(args);
-    assert_eq!(code, 2, "expected a clean failure, stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
-    assert!(err.starts_with("error: ") && !err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` not in: {err}");
-    }
-    assert!(!out.exists(), "nothing may be written on error");
+    util::assert_refused(Some(code), &err, &out, needles);
     err
 }
 

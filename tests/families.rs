@@ -27,13 +27,7 @@ fn fails(model: &str, schema: &str, extra: &[&str], needles: &[&str]) {
     let mut args = vec!["rewrite", m.to_str().unwrap(), schema_path.to_str().unwrap(), "-o", out.to_str().unwrap()];
     args.extend(extra);
     let (code, _, err) = pvc(&args);
-    assert_eq!(code, Some(2), "expected failure, stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` not in: {err}");
-    }
-    assert!(!out.exists(), "nothing may be written on error");
+    util::assert_refused(code, &err, &out, needles);
 }
 
 #[test]

@@ -17,13 +17,7 @@ fn fails(model: &str, schema: &str, needles: &[&str]) {
     let out = dir.path().join("out.onnx");
     let o = util::pvc().arg("rewrite").arg(util::model(model)).arg(&schema_path).arg("-o").arg(&out).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "expected failure, stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` not in: {err}");
-    }
-    assert!(!out.exists(), "nothing may be written on error");
+    util::assert_refused(o.status.code(), &err, &out, needles);
 }
 
 #[test]

@@ -158,3 +158,15 @@ pub fn unloadable_model(path: &Path) {
     m.opset_import.push(pvc::onnx::pb::OperatorSetIdProto { domain: Some("com.example".into()), version: Some(1) });
     std::fs::write(path, pvc::onnx::encode_model(&m)).unwrap();
 }
+
+/// Asserts a clean refusal of a `pvc` run: exit code 2, one `error:` line (no panic text)
+/// containing every needle, and nothing at `out`.
+pub fn assert_refused(code: Option<i32>, err: &str, out: &Path, needles: &[&str]) {
+    assert_eq!(code, Some(2), "expected a clean failure, stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.starts_with("error: ") && !err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert!(!out.exists(), "nothing may be written on error");
+}
