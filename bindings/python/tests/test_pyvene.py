@@ -60,12 +60,24 @@ CASES = {
         {"base": [1, 4]},
         False,
     ),
+    "lowrank_das_trained": (
+        dict(
+            layer=0,
+            component="block_output",
+            unit="pos",
+            intervention_type=pv.LowRankRotatedSpaceIntervention,
+            low_rank_dimension=4,
+        ),
+        {"sources->base": (3, 3)},
+        True,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_in_memory_model_matches_pyvene_and_its_save_directory(name, gpt2, tmp_path):
     rep, locs, with_source = CASES[name]
+    torch.manual_seed(0)  # a trained intervention's random rotation
     pv_model = intervenable(gpt2, **rep)
     sources = [{"input_ids": SRC}] if with_source else None
     with torch.no_grad():
