@@ -1,8 +1,6 @@
 //! `pvc inspect MODEL`: the module tree, like PyTorch's `print(model)`.
 
 use anyhow::Context;
-use pvc::ir::Model;
-use pvc::locate::Locator;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -23,26 +21,17 @@ pub struct Args {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model)?;
-    pvc::ir::verify(&model).with_context(|| format!("{}: invalid graph", args.model.display()))?;
-    let mut loc = Locator::new(&model);
-    if let Some(t) = &args.model_type {
-        loc.set_model_type(t).context("--model-type")?;
-    }
-    if args.components {
-        let report = pvc::report::components(&loc);
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report).context("serializing the report")?);
-        } else {
-            print!("{}", pvc::report::render_components(&report));
-        }
-        return Ok(());
-    }
-    let report = pvc::report::inspect(&model, &loc);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("serializing the report")?);
-    } else {
-        print!("{}", pvc::report::render_tree(&report));
-    }
+    let model_type = args.model_type.as_deref();
+    let text = match (args.components, args.json) {
+        (true, true) => json(&pvc::job::components(&args.model, model_type)?)?,
+        (true, false) => pvc::report::render_components(&pvc::job::components(&args.model, model_type)?),
+        (false, true) => json(&pvc::job::inspect(&args.model, model_type)?)?,
+        (false, false) => pvc::report::render_tree(&pvc::job::inspect(&args.model, model_type)?),
+    };
+    print!("{text}");
     Ok(())
+}
+
+fn json(report: &impl serde::Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(report).context("serializing the report")? + "\n")
 }

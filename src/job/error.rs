@@ -32,6 +32,9 @@ pub enum JobError {
         #[source]
         source: crate::ir::IrError,
     },
+    /// `--model-type` names no family pvc can use.
+    #[error("--model-type")]
+    ModelType(#[source] crate::locate::FamilyError),
     /// The schema is invalid.
     #[error(transparent)]
     Schema(#[from] SchemaError),
@@ -84,7 +87,7 @@ impl JobError {
     /// The broad class of this error.
     pub fn class(&self) -> ErrorClass {
         match self {
-            JobError::CallArg { .. } | JobError::Schema(_) => ErrorClass::Schema,
+            JobError::CallArg { .. } | JobError::Schema(_) | JobError::ModelType(_) => ErrorClass::Schema,
             JobError::Rewrite(e) if rewrite_path(e).is_some() => ErrorClass::Schema,
             JobError::Onnx(OnnxError::Output(_)) | JobError::Output(_) => ErrorClass::Output,
             JobError::Check { .. } => ErrorClass::Check,

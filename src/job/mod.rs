@@ -11,5 +11,5 @@ mod inspect;
 mod rewrite;
 
 pub use error::{CheckError, ErrorClass, JobError};
-pub use inspect::inspect;
+pub use inspect::{components, inspect};
 pub use rewrite::{Applied, JsonArg, RewriteJob, RewriteReport, SchemaSource, rewrite};

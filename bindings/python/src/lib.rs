@@ -105,7 +105,7 @@ fn rewrite(
 /// The module tree of `model` as JSON text (what `pvc inspect --json` prints).
 #[pyfunction]
 fn inspect(py: Python<'_>, model: PathBuf) -> PyResult<String> {
-    match py.detach(move || pvc::job::inspect(&model)) {
+    match py.detach(move || pvc::job::inspect(&model, None)) {
         Ok(report) => serde_json::to_string(&report).map_err(|e| PyValueError::new_err(e.to_string())),
         Err(e) => Err(to_py(py, &e)),
     }
