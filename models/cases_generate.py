@@ -3,7 +3,8 @@
 Each case is recorded by the real `IntervenableModel.generate(..., do_sample=False, use_cache=True)` on the torch
 model the KV fixtures were exported from, and written to models/gen_cases/<name>/: schema.json (pvc's schema: the
 representations plus pyvene's generate arguments `intervene_on_prompt` / `unit_locations` at the top level),
-inputs.safetensors (`input_ids`, the prompt) and expected.safetensors:
+inputs.safetensors (`input_ids`, the prompt; for an interchange from a source run also `source.0.input_ids`, the
+source prompt pyvene runs once and pvc's patched decoder reads on every call) and expected.safetensors:
   sequences    int64 [1, prompt + new]   pyvene's intervened ids
   logits       float32 [1, new, vocab]  the raw logits of each call's last position (HF `output_logits`)
   collected.<i> float32 [1, units, d]    pyvene's collected list for Collect i, concatenated over calls
@@ -82,11 +83,33 @@ CASES = [
          reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="collect")],
          top=dict(intervene_on_prompt=True, unit_locations={"base": 2}),
          description="Llama: Collect block_output L1 at prompt position 2 (one [1,1,64], from the prompt pass)"),
+    dict(name="gen_gpt2_vanilla_source_decode", family="gpt2", models=GPT2, source=41,
+         reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(intervene_on_prompt=False, unit_locations={"sources->base": [[[[2]]], [[[0]]]]}),
+         description="Interchange from a source run while generating: each decode step's one token at block_output "
+                     "L0 := the source prompt's position 2 (intervene_on_prompt false); the source is fed as "
+                     "source.0.input_ids"),
+    dict(name="gen_gpt2_vanilla_source_prompt", family="gpt2", models=GPT2, source=42,
+         reprs=[dict(layer=1, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(intervene_on_prompt=True, unit_locations={"sources->base": [[[[0, 5]]], [[[1, 4]]]]}),
+         description="Interchange from a source run on the prompt pass only: block_output L1, source positions 0,5 "
+                     "-> prompt positions 1,4 (the source prompt is longer than the base's)"),
+    dict(name="gen_llama_vanilla_source_decode", family="llama", models=LLAMA, source=43,
+         reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
+         top=dict(intervene_on_prompt=False, unit_locations={"sources->base": [[[[3]]], [[[0]]]]}),
+         description="Llama (GQA): each decode step's token at block_output L0 := the source prompt's position 3"),
 ]
 
 
 def prompt_ids():
     return lm_input_ids(31)[:1, :PROMPT]
+
+
+SOURCE = 6
+
+
+def source_ids(seed):
+    return lm_input_ids(seed)[:1, :SOURCE]
 
 
 def schema_of(case):
@@ -124,6 +147,11 @@ def make_case(out_root, case, model):
         hf = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **GEN)
         pv_model = pyvene_model(schema, model)
         kw = {"unit_locations": schema["unit_locations"]} if "unit_locations" in schema else {}
+        inputs = {"input_ids": to_np(ids)}
+        if "source" in case:
+            src = source_ids(case["source"])
+            kw["sources"] = [{"input_ids": src, "attention_mask": torch.ones_like(src)}]
+            inputs["source.0.input_ids"] = to_np(src)
         base, cf = pv_model.generate({"input_ids": ids, "attention_mask": torch.ones_like(ids)},
                                      intervene_on_prompt=schema["intervene_on_prompt"], **kw, **GEN)
     expected = {"sequences": to_np(cf.sequences), "hf_sequences": to_np(hf.sequences),
@@ -134,7 +162,7 @@ def make_case(out_root, case, model):
         assert len(collect) == 1, "one Collect per case: pyvene's flat list does not say which key a tensor is"
         expected[f"collected.{collect[0]}"] = np.ascontiguousarray(
             np.concatenate([to_np(a).reshape(1, -1, to_np(a).shape[-1]) for a in acts], axis=1))
-    save_file({"input_ids": to_np(ids)}, os.path.join(d, "inputs.safetensors"))
+    save_file(inputs, os.path.join(d, "inputs.safetensors"))
     save_file(expected, os.path.join(d, "expected.safetensors"))
     write_json(os.path.join(d, "case.json"), {"models": case["models"], "schema": "schema.json",
                                               "inputs": "inputs.safetensors", "expected": "expected.safetensors",

@@ -1,7 +1,8 @@
 """Generate with ONNX Runtime GenAI from a folder pvc wrote (`pvc rewrite --genai-config`) and compare with pvc.
 
 Usage: python3 check_genai.py MANIFEST.json, a list of {"label", "folder", "prompt": [ids], "max_new_tokens",
-"expected": pvc generate's -o safetensors}.  GenAI's tokens must equal pvc's `sequences`; each `collected.<i>` in
+"expected": pvc generate's -o safetensors, optionally "inputs": {name: [ids]}, the model's other int64 inputs (an
+interchange's `source.0.input_ids`), set once with generator.set_model_input and fed by GenAI to every call}.  GenAI's tokens must equal pvc's `sequences`; each `collected.<i>` in
 the expected file is read back per call with generator.get_output and, joined over calls, must match to 1e-4.
 """
 import json
@@ -26,6 +27,8 @@ def run(item):
         for n in names:
             calls[n].append(np.array(gen.get_output(n)))
 
+    for name, ids in item.get("inputs", {}).items():
+        gen.set_model_input(name, np.array([ids], dtype=np.int64))
     gen.append_tokens(np.array([prompt], dtype=np.int64))
     grab()  # the prompt pass ran in append_tokens
     first = True

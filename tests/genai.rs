@@ -1,6 +1,7 @@
 //! ONNX Runtime GenAI 0.18 runs pvc's patched decoders unchanged: `pvc rewrite --genai-config`
 //! writes the folder, `og.Generator` (models/check_genai.py) gives `pvc generate`'s tokens, and
-//! the `collected.*` taps read back per call match. Skips without the `onnxruntime_genai`
+//! the `collected.*` taps read back per call match; an interchange's source prompt is fed with
+//! `generator.set_model_input`. Skips without the `onnxruntime_genai`
 //! package unless `PVC_REQUIRE_GENAI=1` (CI).
 
 use crate::util;
@@ -13,6 +14,8 @@ fn onnx_runtime_genai_generates_pvc_generates_tokens_from_the_patched_file() {
         ("gen_gpt2_addition_every", "gpt2_kv_legacy.onnx"),
         ("gen_llama_addition_decode", "llama_kv_dynamo.onnx"),
         ("gen_llama_collect_prompt", "llama_kv_legacy.onnx"),
+        ("gen_gpt2_vanilla_source_decode", "gpt2_kv_dynamo.onnx"),
+        ("gen_llama_vanilla_source_decode", "llama_kv_legacy.onnx"),
     ];
     let tmp = util::tempdir();
     let mut manifest = Vec::new();
@@ -32,21 +35,26 @@ fn onnx_runtime_genai_generates_pvc_generates_tokens_from_the_patched_file() {
         assert_eq!(config["model"]["decoder"]["filename"], "model.onnx");
         let kv = if model.starts_with("llama") { 2 } else { 4 };
         assert_eq!(config["model"]["decoder"]["num_key_value_heads"], kv, "{case}");
-        let prompt: Vec<i64> = util::get(&util::tensors(&dir.join("inputs.safetensors")), "input_ids")
-            .unwrap()
-            .to_f64()
+        let inputs = util::tensors(&dir.join("inputs.safetensors"));
+        let ids = |t: &pvc::runtime::Tensor| t.to_f64().iter().map(|&v| v as i64).collect::<Vec<i64>>();
+        let prompt = ids(util::get(&inputs, "input_ids").unwrap());
+        let sources: serde_json::Map<String, serde_json::Value> = inputs
             .iter()
-            .map(|&v| v as i64)
+            .filter(|(n, _)| n.starts_with("source."))
+            .map(|(n, t)| (n.clone(), serde_json::json!(ids(t))))
             .collect();
+        let source_args: Vec<String> =
+            sources.values().flat_map(|v| ["--source-ids".to_string(), v.to_string()]).collect();
         let expected = tmp.path().join(format!("{case}.{model}.safetensors"));
         let g = util::pvc()
             .args(["generate", out.to_str().unwrap(), "--input-ids", &serde_json::to_string(&prompt).unwrap()])
             .args(["--max-new-tokens", "8", "-o", expected.to_str().unwrap()])
+            .args(&source_args)
             .output()
             .unwrap();
         assert!(g.status.success(), "{case}: {}", String::from_utf8_lossy(&g.stderr));
         manifest.push(serde_json::json!({"label": format!("{case} on {model}"), "folder": folder,
-            "prompt": prompt, "max_new_tokens": 8, "expected": expected}));
+            "prompt": prompt, "inputs": sources, "max_new_tokens": 8, "expected": expected}));
     }
     let path = tmp.path().join("manifest.json");
     std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();

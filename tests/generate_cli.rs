@@ -145,3 +145,45 @@ fn a_tokenizer_larger_than_the_models_vocabulary_is_a_one_line_error() {
     assert!(err.contains("tokenizer_120.json: 120 tokens") && err.contains("`logits` cover 100"), "{err}");
     assert!(!out.exists());
 }
+
+/// An interchange from a source run while generating: the source prompt given with
+/// `--source-ids` (or in `--inputs`) gives pyvene's tokens; without it, the error names the input.
+#[test]
+fn a_source_prompt_drives_an_interchange_while_generating() {
+    let dir = util::models().join("gen_cases").join("gen_gpt2_vanilla_source_decode");
+    let ids = |t: &pvc::runtime::Tensor| t.to_f64().iter().map(|&v| v as i64).collect::<Vec<_>>();
+    let inputs = util::tensors(&dir.join("inputs.safetensors"));
+    let prompt = ids(util::get(&inputs, "input_ids").unwrap());
+    let source = ids(util::get(&inputs, "source.0.input_ids").unwrap());
+    let want = ids(util::get(&util::tensors(&dir.join("expected.safetensors")), "sequences").unwrap());
+    let tmp = util::tempdir();
+    let patched = tmp.path().join("steered.onnx");
+    let o = util::pvc()
+        .args(["rewrite", &model("gpt2_kv_legacy.onnx"), dir.join("schema.json").to_str().unwrap(), "-o"])
+        .arg(&patched)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (p, s) = (serde_json::to_string(&prompt).unwrap(), serde_json::to_string(&source).unwrap());
+    let m = patched.to_str().unwrap();
+    let with_ids = ["--source-ids", s.as_str()];
+    let file = tmp.path().join("source.safetensors");
+    let only_source: Vec<_> = inputs.iter().filter(|(n, _)| n.starts_with("source.")).cloned().collect();
+    pvc::runtime::write_safetensors(&file, &only_source).unwrap();
+    let with_file = ["--inputs", file.to_str().unwrap()];
+    for extra in [&with_ids[..], &with_file[..]] {
+        let mut args = vec![m, "--input-ids", &p, "--max-new-tokens", "8"];
+        args.extend_from_slice(extra);
+        let (code, stdout, err) = generate(&args);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        assert_eq!(ids_of(&stdout), want[prompt.len()..].to_vec(), "{extra:?}");
+    }
+    let (code, _, err) = generate(&[m, "--input-ids", &p, "--max-new-tokens", "8"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("source.0.input_ids"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let all = dir.join("inputs.safetensors");
+    let (code, _, err) = generate(&[m, "--input-ids", &p, "--max-new-tokens", "8", "--inputs", all.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("`input_ids` is fed by generation itself"), "{err}");
+}

@@ -25,6 +25,13 @@ pub struct Args {
     /// A safetensors file with the model's other inputs (e.g. `source.0.input_ids`), fed to every call.
     #[arg(long)]
     inputs: Option<PathBuf>,
+    /// A source prompt's token ids as JSON, fed as `source.<g>.input_ids`: the first occurrence is
+    /// source group 0, the next group 1 (for interchanges from a source run).
+    #[arg(long, value_name = "JSON", conflicts_with = "source_prompt")]
+    source_ids: Vec<String>,
+    /// A source prompt as text (needs --tokenizer), fed as `source.<g>.input_ids` like --source-ids.
+    #[arg(long, value_name = "TEXT", requires = "tokenizer")]
+    source_prompt: Vec<String>,
     /// Stop after this token id.
     #[arg(long, value_name = "ID")]
     eos_token_id: Option<i64>,
@@ -112,10 +119,20 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         pvc::fsio::check_output(path, &files)?;
     }
-    let extra = match &args.inputs {
+    let mut extra = match &args.inputs {
         Some(p) => pvc::runtime::read_safetensors(p)?,
         None => Vec::new(),
     };
+    for (g, ids) in source_prompts(&args, text.as_ref())?.into_iter().enumerate() {
+        let name = format!("source.{g}.input_ids");
+        if extra.iter().any(|(n, _)| *n == name) {
+            bail!("`{name}` is given both in --inputs and by --source-ids/--source-prompt: give it once");
+        }
+        if ids.is_empty() {
+            bail!("source prompt {g} is empty");
+        }
+        extra.push((name, pvc::runtime::Tensor::from_i64(vec![1, ids.len()], &ids)));
+    }
     let mut backend =
         pvc::runtime::load_backend(&args.model, choice).with_context(|| format!("loading {}", args.model.display()))?;
     let eos = args.eos_token_id.or_else(|| text.as_ref().and_then(|t| t.eos()));
@@ -155,4 +172,20 @@ pub fn exec(args: Args) -> anyhow::Result<()> {
         println!("wrote {} tensors to {}", tensors.len(), path.display());
     }
     Ok(())
+}
+
+/// The token ids of each `--source-ids` / `--source-prompt`, in order.
+fn source_prompts(args: &Args, text: Option<&pvc::generate::Text>) -> anyhow::Result<Vec<Vec<i64>>> {
+    let mut out = Vec::new();
+    for j in &args.source_ids {
+        out.push(
+            serde_json::from_str(j)
+                .with_context(|| format!("--source-ids `{j}`: expected a JSON list of token ids"))?,
+        );
+    }
+    for p in &args.source_prompt {
+        let t = text.context("--source-prompt needs --tokenizer")?;
+        out.push(t.encode(p)?);
+    }
+    Ok(out)
 }

@@ -107,6 +107,13 @@ pub fn generate(
         return Err(GenerateError::Option("the prompt is empty".into()));
     }
     let cache = Cache::of(backend.inputs(), backend.outputs())?;
+    if let Some((n, _)) = req.extra.iter().find(|(n, _)| {
+        ["input_ids", "attention_mask", "position_ids"].contains(&n.as_str()) || n.starts_with("past_key_values.")
+    }) {
+        return Err(GenerateError::Option(format!(
+            "`{n}` is fed by generation itself on every call; leave it out of the other inputs"
+        )));
+    }
     let mut sampler = req.sampling.clone().map(Sampler::new).transpose().map_err(GenerateError::Option)?;
     let mut seq = req.prompt.clone();
     let mut logits = Vec::new();

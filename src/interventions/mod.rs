@@ -11,6 +11,7 @@ mod steps;
 mod trained;
 mod what;
 
+pub use builder::{Builder, attr_int, encode};
 pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};
 pub use noise::pyvene_noise;

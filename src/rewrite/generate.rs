@@ -8,7 +8,7 @@ use crate::schema::{Calls, Plan, Positions, Source, Steps};
 /// The past-key input the step gate reads (`past_key_values.<n>.key`, Optimum's convention, or
 /// any rank-4 input named `past…`), or `None` when the plan selects no steps; errors when it
 /// does and the model has no KV cache, when a decode step cannot hold a position, and for
-/// source runs (a source forward of a decoder is not compiled per step).
+/// whole-tensor interchanges from a source run (a call's length is not the source's).
 pub fn past_input(graph: &crate::ir::Graph, plan: &Plan) -> Result<Option<String>, RewriteError> {
     let Some(steps) = &plan.steps else { return Ok(None) };
     let field = if plan.json.get("intervene_on_prompt").is_some() { "intervene_on_prompt" } else { "steps" };
@@ -30,11 +30,12 @@ pub fn past_input(graph: &crate::ir::Graph, plan: &Plan) -> Result<Option<String
             )
         })?;
     for rep in &plan.reps {
-        if let Source::Run { .. } = rep.source {
+        if let Source::Run { positions: Positions::All, .. } = rep.source {
             return Err(InterventionError::new(
-                rep.field("intervention_type"),
-                "an interchange from a source run cannot be combined with generation steps; give the source \
-                 as a constant (`source_representation`)",
+                format!("unit_locations ({})", rep.at),
+                "a whole-tensor interchange from a source run cannot follow a generation: the source prompt's \
+                 length is fixed and each call's is not; give source and base positions \
+                 (`\"sources->base\": [[[source positions]], [[base positions]]]`)",
             )
             .into());
         }

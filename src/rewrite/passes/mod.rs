@@ -1,6 +1,7 @@
 //! The passes, one per file, in pipeline order (see [`super::pass`]).
 
 mod batch;
+mod decoder_source;
 mod lower;
 mod original;
 mod record;

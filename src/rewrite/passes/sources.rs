@@ -1,5 +1,6 @@
 //! [`AddSourceSlices`]: one pristine copy of the graph's needed part per source group.
 
+use super::decoder_source::own_feeds;
 use crate::ir::{Dim, Graph, Model, Producer, ValueType};
 use crate::onnx::s;
 use crate::rewrite::clone::clone_nodes;
@@ -10,6 +11,8 @@ use std::collections::BTreeSet;
 /// For each source group `g`, clones the input-dependent ancestors of the group's source sites
 /// with values renamed `pvc/source.<g>/...` and graph inputs `source.<g>.<input>`; initializers
 /// and input-independent nodes are shared. `g` is shifted past the groups of an earlier rewrite.
+/// In a KV-cache decoder being generated from, a slice reads only `source.<g>.input_ids`: it
+/// computes its own empty past, mask and positions ([`own_feeds`]).
 pub struct AddSourceSlices;
 
 /// The name, in group `g`'s slice, of the pristine value `value`.
@@ -53,6 +56,15 @@ impl Pass for AddSourceSlices {
             patch.nodes = clone_nodes(g, &nodes, &prefix, &out, &inp);
             let mut read: BTreeSet<String> = patch.nodes.iter().flat_map(|n| n.input.iter().cloned()).collect();
             read.extend(needed.iter().map(|v| v.to_string()));
+            if cx.past.is_some() {
+                let (own, replaced) = own_feeds(g, name, &read)?;
+                read.retain(|r| !replaced.contains(r));
+                if !replaced.is_empty() {
+                    read.insert(format!("source.{name}.input_ids"));
+                }
+                patch.nodes.splice(0..0, own.nodes);
+                patch.initializers.extend(own.initializers);
+            }
             for v in &g.inputs {
                 let input = s(&v.name);
                 if read.contains(input) || read.contains(&format!("source.{name}.{input}")) {
