@@ -98,6 +98,18 @@ CASES = [
          reprs=[dict(layer=0, component="block_output", unit="pos", intervention_type="vanilla")],
          top=dict(intervene_on_prompt=False, unit_locations={"sources->base": [[[[3]]], [[[0]]]]}),
          description="Llama (GQA): each decode step's token at block_output L0 := the source prompt's position 3"),
+    dict(name="gen_gpt2_lowrank_das_source_decode", family="gpt2", models=GPT2, source=44,
+         trained=dict(cls="LowRankRotatedSpaceIntervention", low_rank_dimension=4),
+         reprs=[dict(layer=0, component="block_output", unit="pos")],
+         top=dict(intervene_on_prompt=False, unit_locations={"sources->base": [[[[2]]], [[[0]]]]}),
+         description="A trained intervention while generating: low-rank DAS (r=4, seeded random rotation) at "
+                     "block_output L0 of each decode step's token, from the source prompt's position 2; pvc reads "
+                     "pyvene's saved config.json (plus the generate arguments) and its .bin"),
+    dict(name="gen_llama_subtraction_decode", family="llama", models=LLAMA,
+         reprs=[dict(layer=1, component="mlp_output", unit="pos", intervention_type="subtraction",
+                     source_representation=vec(213, scale=4.0))],
+         top=dict(intervene_on_prompt=False),
+         description="Llama: Subtraction at mlp_output L1 on each decode step"),
 ]
 
 
@@ -129,6 +141,28 @@ def pyvene_model(schema, model):
     return pv.IntervenableModel(pv.IntervenableConfig(representations=reprs), model)
 
 
+def trained_model(case, model, d):
+    """A trained intervention with seeded weights (cases_trained's), saved by pyvene; the case's schema.json is
+    pyvene's saved config.json plus the generate arguments, next to pyvene's .bin files."""
+    import cases_trained as T
+    import pvc_cases as C
+    torch.manual_seed(C.hash_name(case["name"]))
+    kw = dict(case["trained"])
+    tcase = dict(name=case["name"], cls=getattr(pv, kw.pop("cls")), set=T.weights_das,
+                 repr=dict(case["reprs"][0], **kw))
+    pv_model = T.build(tcase, model)
+    save = os.path.join(d, "pyvene_save")
+    pv_model.save(save)
+    schema = json.load(open(os.path.join(save, "config.json")))
+    schema.update(json.loads(json.dumps(case["top"])))
+    for f in os.listdir(save):
+        if f.endswith(".bin"):
+            shutil.move(os.path.join(save, f), os.path.join(d, f))
+    shutil.rmtree(save)
+    write_json(os.path.join(d, "schema.json"), schema)
+    return pv_model, schema
+
+
 # Collect on the whole tensor (unit_locations null) is left out: pyvene 0.1.8 flattens it to [b, s*d], keeps
 # [:, :64] and fails to reshape that to [b, s, -1] ("shape '[1, 5, 12]' is invalid for input of size 64").
 GEN = dict(max_new_tokens=NEW_TOKENS, do_sample=False, use_cache=True, output_logits=True,
@@ -141,11 +175,14 @@ def make_case(out_root, case, model):
         shutil.rmtree(d)
     os.makedirs(d)
     schema = schema_of(case)
-    write_json(os.path.join(d, "schema.json"), schema)
     ids = prompt_ids()
     with torch.no_grad():
         hf = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **GEN)
-        pv_model = pyvene_model(schema, model)
+        if "trained" in case:
+            pv_model, schema = trained_model(case, model, d)
+        else:
+            write_json(os.path.join(d, "schema.json"), schema)
+            pv_model = pyvene_model(schema, model)
         kw = {"unit_locations": schema["unit_locations"]} if "unit_locations" in schema else {}
         inputs = {"input_ids": to_np(ids)}
         if "source" in case:
@@ -156,7 +193,7 @@ def make_case(out_root, case, model):
                                      intervene_on_prompt=schema["intervene_on_prompt"], **kw, **GEN)
     expected = {"sequences": to_np(cf.sequences), "hf_sequences": to_np(hf.sequences),
                 "logits": np.ascontiguousarray(np.stack([to_np(l) for l in cf.logits], axis=1))}
-    collect = [i for i, r in enumerate(schema["representations"]) if r["intervention_type"] == "collect"]
+    collect = [i for i, r in enumerate(case["reprs"]) if r.get("intervention_type") == "collect"]
     if collect:
         acts = base[1]
         assert len(collect) == 1, "one Collect per case: pyvene's flat list does not say which key a tensor is"

@@ -17,7 +17,7 @@ fn case_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<_> =
         std::fs::read_dir(util::models().join("gen_cases")).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
-    assert!(dirs.len() >= 13, "expected the recorded generate cases, found {}", dirs.len());
+    assert!(dirs.len() >= 15, "expected the recorded generate cases, found {}", dirs.len());
     dirs
 }
 
