@@ -238,6 +238,21 @@ fn the_same_inputs_give_identical_bytes() {
     assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
 }
 
+/// One model's locator reused across plans (`rewrite_with`) gives what `rewrite` gives.
+#[test]
+fn a_reused_locator_gives_the_same_model() {
+    let base = Model::load(&util::model("gpt2_legacy.onnx")).unwrap();
+    let loc = pvc::locate::Locator::new(&base);
+    let opts = pvc::rewrite::Options { original: true, ..Default::default() };
+    for case in ["gpt2_group_key_interchange", "gpt2_hpos_collect_runtime_locations", "gpt2_addition_pos"] {
+        let plan = pvc::schema::Plan::from_path(&util::models().join("cases").join(case).join("schema.json")).unwrap();
+        let (mut a, mut b) = (base.clone(), base.clone());
+        pvc::rewrite::rewrite(&mut a, &plan, &opts).unwrap();
+        pvc::rewrite::rewrite_with(&mut b, &plan, &opts, loc.clone()).unwrap();
+        assert!(a.to_proto() == b.to_proto(), "{case}");
+    }
+}
+
 fn nodes(path: &Path) -> Vec<pb::NodeProto> {
     Model::load(path).unwrap().to_proto().graph.unwrap().node
 }

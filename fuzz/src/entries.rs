@@ -154,6 +154,14 @@ pub fn fixture(name: &str) -> &'static Model {
     &models.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fixture {name}")).1
 }
 
+/// The fixture's locator, built once (what `pvc::rewrite::rewrite` builds on every call).
+fn locator(name: &str) -> &'static pvc::locate::Locator {
+    static LOCATORS: OnceLock<Vec<(&'static str, pvc::locate::Locator)>> = OnceLock::new();
+    let all =
+        LOCATORS.get_or_init(|| REWRITE_MODELS.iter().map(|n| (*n, pvc::locate::Locator::new(fixture(n)))).collect());
+    &all.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fixture {name}")).1
+}
+
 /// The models a rewrite case may name.
 pub const REWRITE_MODELS: [&str; 2] = ["gpt2_legacy", "mlp_legacy"];
 
@@ -170,7 +178,7 @@ pub fn rewrite_case(data: &[u8]) {
     let Ok(plan) = Plan::from_json(&text, &dir) else { return };
     let mut model = fixture(name).clone();
     let opts = pvc::rewrite::Options { original, verify: false, ..Default::default() };
-    if pvc::rewrite::rewrite(&mut model, &plan, &opts).is_err() {
+    if pvc::rewrite::rewrite_with(&mut model, &plan, &opts, locator(name).clone()).is_err() {
         return;
     }
     if let Err(e) = pvc::ir::verify(&model) {

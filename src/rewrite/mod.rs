@@ -60,16 +60,43 @@ pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Res
     if plan.is_empty() {
         return Ok(vec![]);
     }
-    match model.opset("") {
-        Some(v) if v >= 13 => {}
-        other => {
-            return Err(RewriteError::Model(format!(
-                "pvc emits opset-13 operators but the model imports opset {}",
-                other.map_or("none".to_string(), |v| v.to_string())
-            )));
-        }
+    check_opset(model)?;
+    let loc = Locator::new(model);
+    rewrite_located(model, plan, opts, loc)
+}
+
+/// [`rewrite`] with the model's [`Locator`] already built ([`Locator::new`] of this very model,
+/// untouched since), so that several plans compiled against one model analyse it once.
+pub fn rewrite_with(
+    model: &mut Model,
+    plan: &Plan,
+    opts: &Options,
+    loc: Locator,
+) -> Result<Vec<Resolved>, RewriteError> {
+    crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
+    if plan.is_empty() {
+        return Ok(vec![]);
     }
-    let mut loc = Locator::new(model);
+    check_opset(model)?;
+    rewrite_located(model, plan, opts, loc)
+}
+
+fn check_opset(model: &Model) -> Result<(), RewriteError> {
+    match model.opset("") {
+        Some(v) if v >= 13 => Ok(()),
+        other => Err(RewriteError::Model(format!(
+            "pvc emits opset-13 operators but the model imports opset {}",
+            other.map_or("none".to_string(), |v| v.to_string())
+        ))),
+    }
+}
+
+fn rewrite_located(
+    model: &mut Model,
+    plan: &Plan,
+    opts: &Options,
+    mut loc: Locator,
+) -> Result<Vec<Resolved>, RewriteError> {
     if let Some(t) = opts.model_type.as_ref().or(plan.model_type.as_ref())
         && let Err(e) = loc.set_model_type(t)
     {
