@@ -155,6 +155,14 @@ fn collect_columns_must_divide_into_units() {
             "unit_locations": {"base": [[[1, 2]]]}}),
         &["representations[0].interchange_dim", "keeps 3"],
     );
+    // fuzz finding (regressions/rewrite_e2e/collect-subspace-past-the-units): a Collect column
+    // past the k×d flattened values made a model tract refuses and ONNX Runtime fails on
+    refused(
+        &util::model("mlp_legacy.onnx"),
+        serde_json::json!({"representations": [{"component": "net[1].output", "intervention_type": "collect",
+            "unit": "pos"}], "unit_locations": 2, "subspaces": 255}),
+        &["subspaces[0]", "subspace column 255 is out of range", "1×16"],
+    );
 }
 
 /// W4/W5: unknown top-level keys are refused with the nearest valid key; HF config boilerplate

@@ -313,6 +313,17 @@ fn collect(
     let (Some(keep), Some(k)) = (kept_columns(rep, d, units, site)?, units) else {
         return Ok((s.to_string(), vec![batch, unit_dim, Dim::Fixed(d as i64)]));
     };
+    if let Kept::Columns(cols) = &keep
+        && let Some(c) = cols.iter().find(|&&c| c < 0 || c as usize >= k.saturating_mul(d))
+    {
+        return Err(InterventionError::new(
+            format!("subspaces[{}]", rep.index),
+            format!(
+                "subspace column {c} is out of range: Collect keeps columns of the {k}×{d} = {} flattened values",
+                k.saturating_mul(d)
+            ),
+        ));
+    }
     let flat_shape = b.ints(&[2], &[0, -1]);
     let flat = b.op("Reshape", &[s, &flat_shape], vec![]);
     let picked = match &keep {
