@@ -312,3 +312,25 @@ fn whole_tensor_collect_at_an_abstract_component_is_refused() {
         &["representations[0].component", "fixed sequence length", "transformer.h.0.output"],
     );
 }
+
+/// Fuzz findings (regressions/rewrite_e2e/skip-*): Skip swaps a module's output for its input,
+/// which must then have the output's type; a Linear that narrows 16 → 4 or an embedding (int64
+/// ids in, floats out) made models no runtime loads.
+#[test]
+fn skip_needs_a_module_whose_input_matches_its_output() {
+    refused(
+        &util::model("mlp_legacy.onnx"),
+        serde_json::json!({"component": "net[4].output", "intervention": "SkipIntervention"}),
+        &[
+            "schema component",
+            "replaces `net[4]`'s output with its input",
+            "float32 [batch, seq, 16]",
+            "[batch, seq, 4]",
+        ],
+    );
+    refused(
+        &util::model("gpt2_legacy.onnx"),
+        serde_json::json!({"representations": [{"component": "transformer.wte.output", "intervention": "skip"}]}),
+        &["representations[0].component", "int64 [batch, seq]", "float32 [batch, seq, 64]"],
+    );
+}

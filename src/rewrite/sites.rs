@@ -82,7 +82,56 @@ fn skip_input(loc: &Locator, site: &Site, at: &str) -> Result<Site, RewriteError
         },
     })?;
     let spelled = format!("{}.input", crate::locate::pyvene_spelling(&module));
-    loc.resolve(&spelled, 0).map_err(|cause| RewriteError::Locate { at: at.to_string(), cause })
+    let input = loc.resolve(&spelled, 0).map_err(|cause| RewriteError::Locate { at: at.to_string(), cause })?;
+    if !same_type(&input.ty, &site.ty) {
+        return Err(crate::interventions::InterventionError::new(
+            at,
+            format!(
+                "SkipIntervention replaces `{}`'s output with its input, and they differ: the input `{}` is {}, \
+                 the output `{}` is {}",
+                crate::locate::pyvene_spelling(&module),
+                input.value,
+                describe(&input.ty),
+                site.value,
+                describe(&site.ty)
+            ),
+        )
+        .into());
+    }
+    Ok(input)
+}
+
+/// Whether two types can be the same: element types and ranks equal where known, and no known
+/// dimension differing.
+fn same_type(a: &crate::ir::ValueType, b: &crate::ir::ValueType) -> bool {
+    use crate::ir::Dim::Fixed;
+    if let (Some(x), Some(y)) = (a.elem, b.elem)
+        && x != y
+    {
+        return false;
+    }
+    match (&a.shape, &b.shape) {
+        (Some(x), Some(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|p| !matches!(p, (Fixed(m), Fixed(n)) if m != n))
+        }
+        _ => true,
+    }
+}
+
+/// `float32 [batch, seq, 16]`.
+fn describe(t: &crate::ir::ValueType) -> String {
+    let elem = t.elem.map_or("of unknown type", crate::ir::dtype_name);
+    let dims = t.shape.as_ref().map_or("?".to_string(), |s| {
+        let d: Vec<String> = s
+            .iter()
+            .map(|d| match d {
+                crate::ir::Dim::Fixed(n) => n.to_string(),
+                crate::ir::Dim::Named(p) => p.clone(),
+            })
+            .collect();
+        format!("[{}]", d.join(", "))
+    });
+    format!("{elem} {dims}")
 }
 
 /// Two writing interventions on one tensor conflict when their units and dims can overlap:
