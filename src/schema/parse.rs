@@ -230,7 +230,7 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
         if let Source::Run { .. } = source {
             keyed.push((i, raw.get("group_key").map(At::int).transpose()?));
         }
-        reps.push(Rep {
+        let rep = Rep {
             index: i,
             at: raw.at.path.clone(),
             layer,
@@ -243,7 +243,11 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
             unit: units[i],
             heads,
             trained,
-        });
+        };
+        if rep.unit == heads::Unit::Steps {
+            super::time::check(&rep, root.get("unit_locations").as_ref())?;
+        }
+        reps.push(rep);
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     if serial {
