@@ -42,7 +42,8 @@ def case(name, comp, layer, kind, base, source=None, top=None, pyvene=False, **e
     if top is None:
         top = {"unit_locations": {"sources->base": [[source], [base]]} if source else {"base": [base]}}
     return dict(name=f"gru_t_{name}", reprs=[r], top=top, base=base, source=source, pyvene=pyvene,
-                subspaces=extra.get("subspaces"), runtime_source=extra.get("runtime_source"))
+                subspaces=extra.get("subspaces"), runtime_source=extra.get("runtime_source"),
+                runtime_steps=extra.get("runtime_steps"))
 
 
 def all_cases():
@@ -84,6 +85,13 @@ def all_cases():
              [[3, 5], [2, 2]]),
         case("addition_cell_output_runtime_source", "cell_output", 0, "addition", [[1, 3, 4]] * B,
              top={"unit_locations": {"base": [1, 3, 4]}}, runtime_source=True),
+        # steps given at run time (int64 inputs unit_locations.0.base / .source)
+        case("vanilla_cell_output_runtime_steps", "cell_output", 1, "vanilla", [[1, 4], [0, 2]], [[3, 5], [2, 2]],
+             top={}, runtime_steps=True),
+        case("zero_update_gate_input_runtime_steps", "update_gate_input", 0, "zero", [[2], [4]],
+             top={"unit_locations": "runtime"}, runtime_steps=True),
+        case("collect_reset_gate_output_runtime_steps", "reset_gate_output", 1, "collect", [[0, 5], [3, 1]],
+             top={"unit_locations": "runtime"}, runtime_steps=True, max_number_of_units=2),
     ]
 
 
@@ -199,6 +207,10 @@ def make_case(c, model):
     inputs = {"inputs_embeds": x}
     if c["source"]:
         inputs["source.0.inputs_embeds"] = src_x
+    if c["runtime_steps"]:
+        inputs["unit_locations.0.base"] = np.array(c["base"], dtype=np.int64)
+        if c["source"]:
+            inputs["unit_locations.0.source"] = np.array(c["source"], dtype=np.int64)
     runtime = None
     if c["runtime_source"]:
         runtime = torch.randn(B, len(c["base"][0]), H, generator=torch.Generator().manual_seed(8107))

@@ -78,20 +78,10 @@ fn a_gru_component_needs_unit_t() {
 }
 
 #[test]
-fn run_time_steps_noise_and_trained_kinds_are_refused_at_unit_t() {
+fn noise_and_trained_kinds_are_refused_at_unit_t() {
     let rep = |kind: &str| {
         format!(r#"{{"layer": 0, "component": "cell_output", "unit": "t", "intervention_type": "{kind}"}}"#)
     };
-    fails(
-        "pv_gru_legacy.onnx",
-        &format!(r#"{{"model_type": "gru", "representations": [{}], "unit_locations": "runtime"}}"#, rep("zero")),
-        &["schema unit_locations:", "unit t takes its steps fixed in the schema", "run-time steps are not supported"],
-    );
-    fails(
-        "pv_gru_legacy.onnx",
-        &format!(r#"{{"model_type": "gru", "representations": [{}]}}"#, rep("vanilla")),
-        &["representations[0].unit", "run-time steps are not supported"],
-    );
     fails(
         "pv_gru_legacy.onnx",
         &format!(
@@ -100,6 +90,65 @@ fn run_time_steps_noise_and_trained_kinds_are_refused_at_unit_t() {
         ),
         &["representations[0].intervention_type", "NoiseIntervention at unit t is not supported"],
     );
+    fails(
+        "pv_gru_dynamo.onnx",
+        &format!(
+            r#"{{"model_type": "gru", "representations": [{}], "unit_locations": {{"base": [1]}}}}"#,
+            rep("LoreftIntervention")
+        ),
+        &["representations[0].intervention_type", "LoreftIntervention at unit t is not supported"],
+    );
+}
+
+/// Run-time steps (`unit_locations.<i>.base`, int64 `[batch, units]`) are checked against the
+/// number of calls before the model runs, on tract and ONNX Runtime alike.
+#[test]
+fn run_time_steps_are_checked_against_the_number_of_calls() {
+    let dir = util::tempdir();
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"model_type": "gru", "representations": [{"layer": 0, "component": "update_gate_input", "unit": "t", "intervention_type": "zero"}], "unit_locations": "runtime"}"#,
+    )
+    .unwrap();
+    let model = dir.path().join("p.onnx");
+    let o = util::pvc()
+        .arg("rewrite")
+        .arg(util::model("pv_gru_dynamo.onnx"))
+        .arg(&schema)
+        .arg("-o")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let row = format!("[{}]", vec!["0.5"; 16].join(","));
+    let x = format!("inputs_embeds=[[{}]]", vec![row; 6].join(","));
+    let mut backends = vec!["tract"];
+    if util::ort_lib().is_some() {
+        backends.push("ort");
+    }
+    for backend in backends {
+        for (steps, want) in [
+            (
+                "[[2, 6]]",
+                "error: input `unit_locations.0.base`[0][1] = 6 is out of range: steps must be in [0, 6), the site has 6 steps\n",
+            ),
+            (
+                "[[-1]]",
+                "error: input `unit_locations.0.base`[0][0] = -1 is out of range: steps must be in [0, 6), the site has 6 steps\n",
+            ),
+            ("[[2, 5]]", ""),
+        ] {
+            let o = util::pvc()
+                .arg("run")
+                .arg(&model)
+                .args(["--backend", backend, "--input", &x, "--input", &format!("unit_locations.0.base={steps}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stderr), want, "{backend} {steps}");
+            assert_eq!(o.status.code(), Some(if want.is_empty() { 0 } else { 2 }), "{backend} {steps}");
+        }
+    }
 }
 
 /// The legacy exporter numbers call k of `cells.0` as `/cells.0_k/...`; a graph whose numbers

@@ -440,7 +440,7 @@ fn lead_dims(site: &Site) -> (Dim, Dim) {
 /// An int64 `[batch, units]` positions input. Each representation's unit count is its own
 /// symbol `units_<i>` (so runtimes do not tie the unit counts of different interventions
 /// together), or fixed where the graph needs it (a Collect's view).
-fn locations_input(name: &str, units: Dim) -> pb::ValueInfoProto {
+pub(super) fn locations_input(name: &str, units: Dim) -> pb::ValueInfoProto {
     let ty = ValueType { elem: Some(DataType::Int64 as i32), shape: Some(vec![Dim::Named("batch".into()), units]) };
     ty.to_value_info(name)
 }

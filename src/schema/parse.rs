@@ -174,6 +174,9 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
     let mut keyed = Vec::new();
     for (i, raw) in raws.iter().enumerate() {
         let kind = kind_of(raw, types.as_ref(), i)?;
+        if units[i] == heads::Unit::Steps {
+            super::time::check(kind, &raw.at.path)?;
+        }
         let layer = raw.get("layer").map(At::int).transpose()?.unwrap_or(0);
         let component = match raw.get("component") {
             Some(c) => c.str()?.to_string(),
@@ -230,7 +233,7 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
         if let Source::Run { .. } = source {
             keyed.push((i, raw.get("group_key").map(At::int).transpose()?));
         }
-        let rep = Rep {
+        reps.push(Rep {
             index: i,
             at: raw.at.path.clone(),
             layer,
@@ -243,11 +246,7 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
             unit: units[i],
             heads,
             trained,
-        };
-        if rep.unit == heads::Unit::Steps {
-            super::time::check(&rep, root.get("unit_locations").as_ref())?;
-        }
-        reps.push(rep);
+        });
     }
     let groups = assign_groups(&mut reps, &keyed, &raws)?;
     if serial {
