@@ -182,3 +182,17 @@ fn calls_that_cannot_be_told_apart_are_refused_with_the_reason() {
         ],
     );
 }
+
+#[test]
+fn a_step_listed_twice_or_two_writes_at_one_step_are_refused() {
+    fails(
+        "pv_gru_dynamo.onnx",
+        r#"{"model_type": "gru", "representations": [{"layer": 0, "component": "cell_output", "unit": "t", "intervention_type": "zero"}], "unit_locations": {"base": [2, 4, 2]}}"#,
+        &["unit_locations (base side of representations[0], example 0)", "step 2 is listed twice"],
+    );
+    fails(
+        "pv_gru_legacy.onnx",
+        r#"{"model_type": "gru", "representations": [{"layer": 1, "component": "cell_input", "unit": "t", "intervention_type": "zero"}, {"layer": 1, "component": "cell_input", "unit": "t", "intervention_type": "zero"}], "unit_locations": {"base": [[[1, 3]], [[3]]]}}"#,
+        &["representations[0]", "representations[1]"],
+    );
+}

@@ -136,7 +136,8 @@ enum Cols {
 
 impl Footprint {
     fn of(rep: &Rep) -> Result<Footprint, RewriteError> {
-        let rows = sorted_rows(rep, &rep.positions, "position")?;
+        let unit = if rep.unit == crate::schema::Unit::Steps { "step" } else { "position" };
+        let rows = sorted_rows(rep, &rep.positions, unit)?;
         let heads = match &rep.heads {
             Some(h) => sorted_rows(rep, &h.base, "head")?,
             None => None,
