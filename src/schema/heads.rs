@@ -20,7 +20,7 @@ pub enum Unit {
     /// Heads × positions (`h.pos`).
     HeadsPos,
     /// Time steps of a recurrent model (`t`): the calls of a module that runs once per step;
-    /// its locations select calls as `pos` selects positions (see [`super::time`]).
+    /// its locations select calls as `pos` selects positions (the README's Time steps).
     Steps,
 }
 
