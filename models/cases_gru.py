@@ -43,7 +43,7 @@ def case(name, comp, layer, kind, base, source=None, top=None, pyvene=False, **e
         top = {"unit_locations": {"sources->base": [[source], [base]]} if source else {"base": [base]}}
     return dict(name=f"gru_t_{name}", reprs=[r], top=top, base=base, source=source, pyvene=pyvene,
                 subspaces=extra.get("subspaces"), runtime_source=extra.get("runtime_source"),
-                runtime_steps=extra.get("runtime_steps"))
+                runtime_steps=extra.get("runtime_steps"), original=bool(extra.get("original")))
 
 
 def all_cases():
@@ -82,7 +82,7 @@ def all_cases():
         case("collect_new_h2h_output_per_example", "new_h2h_output", 0, "collect", [[2], [4]]),
         case("skip_cell_output", "cell_output", 0, "skip", [[2]] * B, [[2]] * B),
         case("vanilla_cell_output_per_example_steps", "cell_output", 1, "vanilla", [[1, 4], [0, 2]],
-             [[3, 5], [2, 2]]),
+             [[3, 5], [2, 2]], original=True),
         case("addition_cell_output_runtime_source", "cell_output", 0, "addition", [[1, 3, 4]] * B,
              top={"unit_locations": {"base": [1, 3, 4]}}, runtime_source=True),
         # steps given at run time (int64 inputs unit_locations.0.base / .source)
@@ -224,6 +224,10 @@ def make_case(c, model):
             raise RuntimeError(f"pyvene 0.1.8 and the hook reference differ by {diff:.3g}")
         expected = got
         how = f"the real pyvene 0.1.8, batch 1; max |diff| to the torch-hook reference {diff:.2g}"
+    with torch.no_grad():
+        plain = C.to_np(FM.embeds_output(model(inputs_embeds=x, return_dict=True)))
+    if c["original"]:
+        expected["original.hidden_states"] = plain
     os.makedirs(d)
     C.write_json(os.path.join(d, "schema.json"), schema)
     save_file(C.np_dict(inputs), os.path.join(d, "inputs.safetensors"))
@@ -231,12 +235,10 @@ def make_case(c, model):
     r = c["reprs"][0]
     C.write_json(os.path.join(d, "case.json"), {
         "models": MODELS, "schema": "schema.json", "inputs": "inputs.safetensors",
-        "expected": "expected.safetensors", "original": False,
+        "expected": "expected.safetensors", "original": c["original"],
         "description": f"pyvene GRU {r['component']} L{r['layer']}, unit t: {r['intervention_type']} at base steps "
                        f"{c['base']}" + (f" from source steps {c['source']}" if c["source"] else "")
                        + f" (recorded with {how})"})
-    with torch.no_grad():
-        plain = C.to_np(FM.embeds_output(model(inputs_embeds=x, return_dict=True)))
     return f"{how}: max|intervened - plain|={float(np.abs(expected['hidden_states'] - plain).max()):.3g}"
 
 
