@@ -3,7 +3,8 @@
 
 Usage (from the repository root):  python3 models/generate.py [--cases-only] [--case NAME ...]
                                    python3 models/generate.py --families [--cases-only] [--only NAME ...] [--case NAME ...]
-(--families: the per-family fixtures of families.py and the cases of cases_families.py only.)
+(--families: the per-family fixtures of families.py and the cases of cases_families.py only;
+ --gru: the unit-t cases of cases_gru.py on the GRU fixtures only.)
 
 Pinned versions (the references were recorded with exactly these; other versions may give other numbers):
     torch 2.15.0 (CPU), transformers 4.51.3, pyvene 0.1.8, onnx 1.23.2, onnxruntime 1.31.1, onnxscript 0.7.2,
@@ -78,6 +79,7 @@ def main():
     ap.add_argument("--cases-only", action="store_true", help="skip the ONNX exports and torch refs")
     ap.add_argument("--case", action="append", help="only (re)generate this case (repeatable)")
     ap.add_argument("--families", action="store_true", help="the family fixtures and cases (families.py)")
+    ap.add_argument("--gru", action="store_true", help="the GRU unit-t cases (cases_gru.py)")
     ap.add_argument("--only", action="append", help="with --families: only this family's fixtures (repeatable)")
     ap.add_argument("--trained-only", action="store_true", help="only the trained-intervention cases")
     args = ap.parse_args()
@@ -87,6 +89,13 @@ def main():
     seed_everything()
     if args.families:
         return families(args)
+    if args.gru:
+        import cases_gru as CG  # imports pyvene
+        report = CG.make_cases(only=args.case)
+        print("\n== GRU unit-t cases ==")
+        for k, v in report.items():
+            print(f"  {k:52s} {v}")
+        return
     models = build_models()
     if not args.cases_only:
         make_fixtures(models)

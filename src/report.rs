@@ -37,6 +37,9 @@ pub struct ModuleInfo {
     /// A module the family says returns a tuple: every element, by name (its hook sees
     /// `output`, the element pyvene's hook takes).
     pub tuple: Option<Vec<(String, TensorInfo)>>,
+    /// How many times it runs, when more than once (a recurrent cell, once per time step; the
+    /// input and output above are its first call's, and unit `t` addresses each call).
+    pub calls: Option<usize>,
 }
 
 /// Where one abstract component lands, as `pvc inspect --components` shows it.
@@ -164,6 +167,7 @@ pub fn inspect(model: &Model, loc: &Locator) -> InspectReport {
             tuple: loc
                 .tuple_rule(&m.path)
                 .map(|r| r.elements.iter().cloned().zip(m.outputs.iter().map(|v| info(loc, v))).collect()),
+            calls: m.calls.repeated().map(<[_]>::len),
         })
         .collect();
     InspectReport {
@@ -235,6 +239,9 @@ pub fn render_tree(r: &InspectReport) -> String {
             let _ = write!(line, "  (a tuple: {}; hooks see the first)", list.join(", "));
         } else if m.output_candidates > 1 {
             let _ = write!(line, "  (hidden state of {} boundary tensors)", m.output_candidates);
+        }
+        if let Some(n) = m.calls {
+            let _ = write!(line, "  (runs {n} times: its first call shown; unit t addresses each)");
         }
         put(&mut out, &line);
         if has_children {

@@ -164,22 +164,6 @@ fn tuple_outputs_list_every_element_and_hook_the_first() {
 }
 
 #[test]
-fn gru_components_and_unit_t_are_refused_with_the_reason() {
-    fails(
-        "pv_gru_legacy.onnx",
-        r#"{"representations": [{"layer": 0, "component": "cell_output", "intervention_type": "zero"}]}"#,
-        &[],
-        &["representations[0].component", "`cell_output` of gru is refused", "once per time step"],
-    );
-    fails(
-        "pv_gru_legacy.onnx",
-        r#"{"representations": [{"layer": 0, "component": "cells[0].output", "unit": "t", "intervention_type": "zero"}]}"#,
-        &[],
-        &["representations[0].unit", "unit `t` is refused", "unrolls the steps"],
-    );
-}
-
-#[test]
 fn bad_head_addressing_on_the_new_families_is_named() {
     fails(
         "gpt_neox_legacy.onnx",

@@ -95,14 +95,16 @@ fn mlp_dynamo_matches_torch_hooks() {
     check_fixture("mlp_dynamo");
 }
 
-/// Every family fixture of `models/families.py`, both exporters (pyvene's GRU is checked
-/// apart: its cells run once per time step).
+/// Every family fixture of `models/families.py`, both exporters (for pyvene's GRU, whose cells
+/// run once per time step, each module's own input and output are its first call's; every call
+/// is checked by [`gru_modules_split_into_the_calls_torch_hooks_saw`]).
 #[test]
 fn family_fixtures_match_torch_hooks() {
     let mut failed = Vec::new();
-    for fam in
-        ["mistral", "qwen2", "qwen3", "gemma", "gemma2", "olmo", "olmo2", "phi3", "gpt_neo", "gpt_neox", "pv_mlp"]
-    {
+    for fam in [
+        "mistral", "qwen2", "qwen3", "gemma", "gemma2", "olmo", "olmo2", "phi3", "gpt_neo", "gpt_neox", "pv_mlp",
+        "pv_gru",
+    ] {
         for flavour in ["legacy", "dynamo"] {
             let name = format!("{fam}_{flavour}");
             if let Err(e) = std::panic::catch_unwind(|| check_fixture(&name)) {
@@ -111,4 +113,39 @@ fn family_fixtures_match_torch_hooks() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// pyvene's GRU calls `cells[l]` and its children once per time step: each module of both GRU
+/// fixtures splits into 6 calls, and call k's input and output are the tensors torch hooks saw on
+/// the module's k-th call (`models/gru_calls.py`).
+#[test]
+fn gru_modules_split_into_the_calls_torch_hooks_saw() {
+    let refs = util::tensors(&util::model("pv_gru_calls.ref.safetensors"));
+    for name in ["pv_gru_legacy", "pv_gru_dynamo"] {
+        let mut model = Model::load(&util::model(&format!("{name}.onnx"))).unwrap();
+        let loc = Locator::new(&model);
+        let mut taps = Vec::new();
+        for (key, _) in &refs {
+            let Some(rest) = key.strip_prefix("module.") else { continue };
+            let (rest, k) = rest.rsplit_once('.').unwrap();
+            let (path, side) = rest.rsplit_once('.').unwrap();
+            let m = loc.modules.get(path).unwrap_or_else(|| panic!("{name}: no module {path}"));
+            let calls = m.calls.repeated().unwrap_or_else(|| panic!("{name}: {path} is not split: {:?}", m.calls));
+            assert_eq!(calls.len(), 6, "{name}: {path}");
+            let call = &calls[k.parse::<usize>().unwrap()];
+            let b = if side == "input" { &call.input } else { &call.output };
+            taps.push((b.as_ref().unwrap().value.clone(), format!("tap.{}", taps.len()), key.clone()));
+        }
+        assert_eq!(taps.len(), 144, "{name}: 12 modules × 6 calls × 2 hooks");
+        let exposed: Vec<(String, String)> = taps.iter().map(|(v, n, _)| (v.clone(), n.clone())).collect();
+        pvc::rewrite::expose(&mut model, &exposed, &loc.types);
+        let dir = util::tempdir();
+        let out = dir.path().join("tapped.onnx");
+        model.save(&out, &Default::default()).unwrap();
+        let outputs = TractBackend::load(&out).unwrap().run(&util::ref_inputs(&refs)).unwrap();
+        for (value, tap, key) in &taps {
+            let d = util::get(&outputs, tap).unwrap().max_abs_diff(util::get(&refs, key).unwrap());
+            assert!(d.is_some_and(|d| d <= 1e-5), "{name}: {key} → `{value}`: {d:?}");
+        }
+    }
 }

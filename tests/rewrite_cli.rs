@@ -61,7 +61,12 @@ fn unsupported_unit_and_intervention_are_named() {
     fails(
         "gpt2_legacy.onnx",
         r#"{"representations": [{"component": "block_output", "unit": "t"}]}"#,
-        &["representations[0].unit", "unit `t` is refused", "unrolls the steps"],
+        &["representations[0].unit", "unit `t` selects the calls (time steps)", "runs once in this graph"],
+    );
+    fails(
+        "gpt2_legacy.onnx",
+        r#"{"representations": [{"component": "block_output", "unit": "h.t"}]}"#,
+        &["representations[0].unit", "unknown unit `h.t`; pyvene's units are pos, h, h.pos, t"],
     );
     fails(
         "gpt2_legacy.onnx",

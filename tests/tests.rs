@@ -26,5 +26,6 @@ mod run_inputs;
 mod serving;
 mod silently_wrong;
 mod span_copy;
+mod time_steps;
 mod trained;
 mod triton;

@@ -209,6 +209,15 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
         }
         return Ok(());
     };
+    if rep.unit == Unit::Steps {
+        return Err(InterventionError::new(
+            unit_at,
+            format!(
+                "unit `t` selects the time steps of a recurrent cell and cannot be mixed with heads; `{}` is addressed by heads: use unit \"h\" or \"h.pos\"",
+                rep.component
+            ),
+        ));
+    }
     if rep.unit == Unit::Pos {
         return Err(InterventionError::new(
             unit_at,

@@ -147,7 +147,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     Ok(finish(patch, b, Some(shunt)))
 }
 
-fn rule(kind: Kind) -> &'static str {
+pub(super) fn rule(kind: Kind) -> &'static str {
     match kind {
         Kind::Zero => "zero-ablate",
         Kind::Vanilla => "interchange",
@@ -173,7 +173,7 @@ fn rule(kind: Kind) -> &'static str {
     }
 }
 
-fn finish(mut patch: Patch, b: Builder, shunt: Option<Shunt>) -> Patch {
+pub(super) fn finish(mut patch: Patch, b: Builder, shunt: Option<Shunt>) -> Patch {
     patch.nodes = b.nodes;
     patch.initializers = b.initializers;
     patch.shunts.extend(shunt);
@@ -210,7 +210,7 @@ fn collect_units(rep: &Rep, site: &Site, width: Option<usize>) -> Result<Option<
     }
 }
 
-fn count_units(p: &Positions) -> Option<usize> {
+pub(super) fn count_units(p: &Positions) -> Option<usize> {
     match p {
         Positions::Fixed(rows) => Some(rows[0].len()),
         _ => None,
@@ -231,30 +231,7 @@ fn source(
     let i = t.number;
     let units = count_units(&rep.positions);
     match &rep.source {
-        Source::Constant(v) => {
-            let at = rep.field("source_representation");
-            if let Some(d) = width
-                && v.len() != d
-            {
-                return Err(InterventionError::new(
-                    at,
-                    format!("has {} values but `{}` is {d} wide", v.len(), rep.component),
-                ));
-            }
-            if !crate::ir::is_float(elem) {
-                return Err(InterventionError::new(
-                    at,
-                    format!(
-                        "a float vector cannot be {} `{}`, which is {}",
-                        if rep.kind == Kind::Vanilla { "written into" } else { "added to" },
-                        t.site.value,
-                        crate::ir::dtype_name(elem)
-                    ),
-                ));
-            }
-            let vals: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
-            b.constant(elem, &[v.len() as i64], &vals).map_err(|m| InterventionError::new(at, m))
-        }
+        Source::Constant(v) => constant(b, rep, t.site, v, width, elem),
         Source::Runtime => {
             let name = format!("source_representations.{i}");
             patch.inputs.push(sel.runtime_type(rep, t.site, elem, geo.width).to_value_info(&name));
@@ -285,12 +262,43 @@ fn source(
     }
 }
 
+/// A constant source vector as a `[d]` constant of the site's dtype (it broadcasts over the
+/// selected units); it must be as wide as one unit and the site a float.
+pub(super) fn constant(
+    b: &mut Builder,
+    rep: &Rep,
+    site: &Site,
+    v: &[f32],
+    width: Option<usize>,
+    elem: i32,
+) -> Result<String, InterventionError> {
+    let at = rep.field("source_representation");
+    if let Some(d) = width
+        && v.len() != d
+    {
+        return Err(InterventionError::new(at, format!("has {} values but `{}` is {d} wide", v.len(), rep.component)));
+    }
+    if !crate::ir::is_float(elem) {
+        return Err(InterventionError::new(
+            at,
+            format!(
+                "a float vector cannot be {} `{}`, which is {}",
+                if rep.kind == Kind::Vanilla { "written into" } else { "added to" },
+                site.value,
+                crate::ir::dtype_name(elem)
+            ),
+        ));
+    }
+    let vals: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
+    b.constant(elem, &[v.len() as i64], &vals).map_err(|m| InterventionError::new(at, m))
+}
+
 /// Collect's output: pyvene flattens the `[b, k, d]` selection to `[b, k·d]`, keeps
 /// `[..., :idim]` (or the subspace columns), and views it as `[b, k, -1]`. `idim` defaults to
 /// `d × max_units` for abstract components and to everything for module paths (pyvene's
 /// `embed_dim=None`). `units` is `k` as [`collect_units`] gives it; without one every column is
 /// kept. Returns the value and its declared shape.
-fn collect(
+pub(super) fn collect(
     b: &mut Builder,
     s: &str,
     (rep, i): (&Rep, usize),
@@ -399,7 +407,7 @@ fn dims_keep(dims: &Dims, d: usize) -> Option<Vec<bool>> {
 
 /// A boolean mask over the last axis (`[d]`, or `[batch, 1, d]` per example), or `None` when
 /// every dim is touched.
-fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Option<String>, String> {
+pub(super) fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Option<String>, String> {
     if matches!(dims, Dims::Prefix(None)) {
         return Ok(None);
     }
@@ -429,7 +437,7 @@ fn dims_mask(b: &mut Builder, dims: &Dims, width: Option<usize>) -> Result<Optio
     Ok(dims_keep(dims, d).map(|keep| b.bools(&[d as i64], &keep)))
 }
 
-fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
+pub(super) fn typed(name: &str, elem: i32, shape: Vec<Dim>) -> pb::ValueInfoProto {
     ValueType { elem: Some(elem), shape: Some(shape) }.to_value_info(name)
 }
 
@@ -443,7 +451,7 @@ fn lead_dims(site: &Site) -> (Dim, Dim) {
 /// An int64 `[batch, units]` positions input. Each representation's unit count is its own
 /// symbol `units_<i>` (so runtimes do not tie the unit counts of different interventions
 /// together), or fixed where the graph needs it (a Collect's view).
-fn locations_input(name: &str, units: Dim) -> pb::ValueInfoProto {
+pub(super) fn locations_input(name: &str, units: Dim) -> pb::ValueInfoProto {
     let ty = ValueType { elem: Some(DataType::Int64 as i32), shape: Some(vec![Dim::Named("batch".into()), units]) };
     ty.to_value_info(name)
 }
@@ -456,9 +464,10 @@ pub const MAX_CONSTANT: usize = 1 << 26;
 
 /// The view of a site the intervention works on: heads merged back into one axis, and/or one
 /// slice of a fused projection.
-struct Geometry {
+pub(super) struct Geometry {
     rank: usize,
-    width: Option<usize>,
+    /// The width of one unit's vector, when known.
+    pub(super) width: Option<usize>,
     merge: bool,
     split: Option<crate::locate::Cut>,
 }
@@ -466,7 +475,7 @@ struct Geometry {
 impl Geometry {
     /// The site's view; every declared dim must be non-negative and the width at most
     /// [`MAX_WIDTH`], since constants as wide as the site are built from it.
-    fn of(site: &Site) -> Result<Geometry, String> {
+    pub(super) fn of(site: &Site) -> Result<Geometry, String> {
         let declared = site.ty.shape.as_deref().unwrap_or(&[]);
         let mut dims = Vec::with_capacity(declared.len());
         for d in declared {
@@ -509,7 +518,8 @@ impl Geometry {
         Ok(Geometry { rank, width, merge, split })
     }
 
-    fn enter(&self, b: &mut Builder, x: &str) -> String {
+    /// The view of `x` the intervention works on.
+    pub(super) fn enter(&self, b: &mut Builder, x: &str) -> String {
         let mut v = x.to_string();
         if self.merge {
             let shape = b.ints(&[3], &[0, 0, -1]);
@@ -527,7 +537,8 @@ impl Geometry {
         v
     }
 
-    fn exit(&self, b: &mut Builder, original: &str, y: &str) -> String {
+    /// `original` with its view replaced by `y`.
+    pub(super) fn exit(&self, b: &mut Builder, original: &str, y: &str) -> String {
         let mut v = y.to_string();
         if let Some(cut) = &self.split {
             let base = if self.merge {

@@ -3,6 +3,7 @@
 //! sequence length.
 
 mod builder;
+mod calls;
 mod heads;
 mod lower;
 mod noise;
@@ -12,6 +13,7 @@ mod trained;
 mod what;
 
 pub use builder::{Builder, attr_int, encode};
+pub use calls::{check as check_calls, lower_steps, step_tensors};
 pub use heads::{check as check_heads, runtime_heads};
 pub use lower::{Target, collected_name, lower};
 pub use noise::pyvene_noise;

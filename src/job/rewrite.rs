@@ -98,7 +98,7 @@ pub struct Applied {
     pub intervention: String,
     /// How the site was found (module path, component map).
     pub via: String,
-    /// The tensor it intervenes on.
+    /// The tensor it intervenes on (at unit `t`, each selected call's, joined by `, `).
     pub value: String,
 }
 
@@ -158,7 +158,10 @@ pub fn rewrite(job: &RewriteJob, note: &mut dyn FnMut(&str)) -> Result<RewriteRe
             at: rep.at.clone(),
             intervention: rep.kind.class().to_string(),
             via: r.site.via.clone(),
-            value: r.site.value.clone(),
+            value: match rep.unit {
+                crate::schema::Unit::Steps => crate::interventions::step_tensors(rep, &r.site).join(", "),
+                _ => r.site.value.clone(),
+            },
         };
         let run = match plan.serial && rep.index + 1 < plan.reps.len() {
             true => format!(" in source run {}", rep.index + 1),

@@ -4,6 +4,7 @@
 //! exporter's scopes; [`Locator`] resolves pyvene's spellings and abstract components (through
 //! the per-family maps in `rewrites/`) to a [`Site`].
 
+mod calls;
 mod cut;
 mod detect;
 mod error;
@@ -14,6 +15,7 @@ mod modules;
 mod resolve;
 mod scopes;
 
+pub use calls::{Call, Calls};
 pub use cut::{Cut, HeadShape};
 pub use error::LocateError;
 pub use family::{

@@ -6,7 +6,12 @@
 //! tensor produced outside and consumed inside. Where several qualify, the output is the float
 //! tensor produced last and the input the float tensor (or graph input) read earliest, and the
 //! choice is noted.
+//!
+//! A module called more than once (a recurrent cell, once per time step) is split into its
+//! calls ([`super::calls`]); its own input and output are then its first call's, what a hook
+//! sees first.
 
+use super::calls::{self, Calls};
 use super::scopes::{self, Exporter};
 use crate::ir::{Graph, NodeId, Producer, ValueType};
 use crate::onnx::s;
@@ -45,6 +50,9 @@ pub struct Module {
     /// a tuple output).
     #[serde(skip)]
     pub outputs: Vec<String>,
+    /// Its calls, when it ran more than once.
+    #[serde(skip)]
+    pub calls: Calls,
 }
 
 /// Every module of a graph by path, plus the exporter convention it was read with.
@@ -63,12 +71,19 @@ impl ModuleMap {
         let mut members: BTreeMap<String, BTreeSet<NodeId>> = BTreeMap::new();
         let mut classes: BTreeMap<String, String> = BTreeMap::new();
         let mut exporter = Exporter::Unknown;
+        let mut scoped = HashMap::new();
+        let mut all = Vec::new();
         for id in graph.node_ids() {
-            let proto = &graph.node(id).proto;
-            let (ex, paths) = scopes::node_scopes(proto);
+            let (ex, paths) = scopes::node_scopes(&graph.node(id).proto);
             if ex != Exporter::Unknown {
                 exporter = ex;
             }
+            scoped.insert(id, ex != Exporter::Unknown);
+            all.push((id, paths));
+        }
+        let numbers =
+            if exporter == Exporter::Legacy { calls::fold_legacy_numbers(&mut all) } else { calls::Numbers::new() };
+        for (id, paths) in all {
             for (p, c) in paths {
                 if let Some(c) = c {
                     classes.entry(p.clone()).or_insert(c);
@@ -79,8 +94,31 @@ impl ModuleMap {
         let consumers = consumer_index(graph);
         let outputs: BTreeSet<&str> = graph.outputs.iter().map(|o| s(&o.name)).collect();
         let cx = Cx { graph, types, pos: &pos, consumers: &consumers, outputs: &outputs };
+        let order = graph.topo_order();
+        let facts = calls::Order { order: &order, scoped: &scoped, numbers: &numbers, types };
+        let mut split = calls::split(&members, &facts, |nodes| {
+            let output = cx.output_of(nodes);
+            let shape = output.as_ref().and_then(|b| types.get(&b.value)).and_then(|t| t.shape.clone());
+            (cx.input_of(nodes, shape.as_deref()), output)
+        });
         let mut modules = BTreeMap::new();
         for (path, nodes) in &members {
+            let calls = split.remove(path).unwrap_or_default();
+            if let Some(first) = calls.repeated().and_then(|c| c.first()) {
+                let module = Module {
+                    path: path.clone(),
+                    class: classes.get(path).cloned(),
+                    nodes: nodes.clone(),
+                    op_outputs: cx.op_outputs(nodes),
+                    first: nodes.iter().map(|n| pos[n]).min().unwrap_or(usize::MAX),
+                    output: first.output.clone(),
+                    input: first.input.clone(),
+                    outputs: cx.outputs_in_order(&first.nodes),
+                    calls: calls.clone(),
+                };
+                modules.insert(path.clone(), module);
+                continue;
+            }
             let module = Module {
                 path: path.clone(),
                 class: classes.get(path).cloned(),
@@ -90,6 +128,7 @@ impl ModuleMap {
                 output: cx.output_of(nodes),
                 input: None,
                 outputs: cx.outputs_in_order(nodes),
+                calls,
             };
             let out_shape = module.output.as_ref().and_then(|b| types.get(&b.value)).and_then(|t| t.shape.clone());
             let module = Module { input: cx.input_of(nodes, out_shape.as_deref()), ..module };
@@ -152,6 +191,7 @@ fn add_containers(modules: &mut BTreeMap<String, Module>) {
                 input: None,
                 output: None,
                 outputs: vec![],
+                calls: Calls::Once,
             });
         }
     }

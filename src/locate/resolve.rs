@@ -31,6 +31,12 @@ pub struct Site {
     pub abstract_component: bool,
     /// The component is addressed by heads: their count and size.
     pub heads: Option<super::heads::Heads>,
+    /// The module runs more than once (a recurrent cell, once per time step): the tensor its
+    /// hook sees on each call, in call order (`value` is the first). Empty for a module that
+    /// runs once, a raw tensor, or calls that could not be told apart.
+    pub calls: Vec<String>,
+    /// Why the calls of the module could not be told apart, when its nodes come in several runs.
+    pub calls_unclear: Option<String>,
 }
 
 /// Resolves components against one model.
@@ -218,7 +224,21 @@ impl Locator {
             if b.candidates > 1 {
                 via.push_str(&format!(" (hidden state chosen among {} boundary tensors)", b.candidates));
             }
-            return Ok(self.site(&b.value, Some(path), hook, via));
+            let mut site = self.site(&b.value, Some(path), hook, via);
+            match &m.calls {
+                super::Calls::Once => {}
+                super::Calls::Unclear(why) => site.calls_unclear = Some(why.clone()),
+                super::Calls::Repeated(calls) => {
+                    site.calls = calls
+                        .iter()
+                        .map(|c| if hook == Hook::Input { &c.input } else { &c.output })
+                        .map(|b| b.as_ref().map(|b| b.value.clone()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or(LocateError::NoTensor { module: path.into(), side: side.into() })?;
+                    site.via.push_str(&format!(", once per call: {} calls", calls.len()));
+                }
+            }
+            return Ok(site);
         }
         if let Some(site) = self.nodeless(path) {
             return Ok(site);
@@ -288,6 +308,8 @@ impl Locator {
             via,
             abstract_component: false,
             heads: None,
+            calls: Vec::new(),
+            calls_unclear: None,
         }
     }
 

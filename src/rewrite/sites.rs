@@ -37,7 +37,10 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
                 },
             });
         }
-        check_positions(rep, &site, limit.as_ref())?;
+        crate::interventions::check_calls(rep, &site, source_site.as_ref())?;
+        if rep.unit != crate::schema::Unit::Steps {
+            check_positions(rep, &site, limit.as_ref())?;
+        }
         out.push(Resolved { site, source_site });
     }
     if !plan.serial {
@@ -182,7 +185,8 @@ enum Cols {
 
 impl Footprint {
     fn of(rep: &Rep) -> Result<Footprint, RewriteError> {
-        let rows = sorted_rows(rep, &rep.positions, "position")?;
+        let unit = if rep.unit == crate::schema::Unit::Steps { "step" } else { "position" };
+        let rows = sorted_rows(rep, &rep.positions, unit)?;
         let heads = match &rep.heads {
             Some(h) => sorted_rows(rep, &h.base, "head")?,
             None => None,

@@ -19,6 +19,9 @@ pub enum Unit {
     Heads,
     /// Heads × positions (`h.pos`).
     HeadsPos,
+    /// Time steps of a recurrent model (`t`): the calls of a module that runs once per step;
+    /// its locations select calls as `pos` selects positions (the README's Time steps).
+    Steps,
 }
 
 impl Unit {
@@ -28,12 +31,13 @@ impl Unit {
             Unit::Pos => "pos",
             Unit::Heads => "h",
             Unit::HeadsPos => "h.pos",
+            Unit::Steps => "t",
         }
     }
 
     /// Whether the unit selects heads.
     pub fn has_heads(self) -> bool {
-        self != Unit::Pos
+        matches!(self, Unit::Heads | Unit::HeadsPos)
     }
 }
 
@@ -53,9 +57,7 @@ pub(super) fn unit_of(u: Option<&At>) -> Result<Unit, SchemaError> {
         "pos" => Ok(Unit::Pos),
         "h" => Ok(Unit::Heads),
         "h.pos" => Ok(Unit::HeadsPos),
-        "t" => Err(u.err(
-            "unit `t` is refused: it addresses the time steps of a recurrent model (pyvene's GRU calls each cell once per step), and an exported graph unrolls the steps into one module scope, so a module path cannot name one step's tensor; address that step's tensor by name with unit pos, h or h.pos",
-        )),
+        "t" => Ok(Unit::Steps),
         other => Err(u.err(format!("unknown unit `{other}`; pyvene's units are pos, h, h.pos, t"))),
     }
 }
@@ -78,7 +80,7 @@ pub(super) fn split_locations(root: &At, units: &[Unit]) -> Result<Split, Schema
         let mut pos = Vec::with_capacity(n);
         for (i, l) in locs.into_iter().enumerate() {
             match units[i] {
-                Unit::Pos => pos.push(l),
+                Unit::Pos | Unit::Steps => pos.push(l),
                 Unit::Heads => {
                     pos.push(Locs { source: l.source.as_ref().map(|_| Positions::All), base: Positions::All });
                     heads[i] = Some(l);
@@ -136,7 +138,7 @@ fn entries(x: &At, units: &[Unit]) -> Result<Vec<(Positions, Positions)>, Schema
         .zip(units)
         .map(|(e, unit)| match unit {
             _ if e.v.is_null() => Ok((Positions::All, Positions::All)),
-            Unit::Pos => Ok((Positions::All, locations::batch_rows(e)?)),
+            Unit::Pos | Unit::Steps => Ok((Positions::All, locations::batch_rows(e)?)),
             Unit::Heads => Ok((locations::batch_rows(e)?, Positions::All)),
             Unit::HeadsPos => {
                 let pair = e.items()?;

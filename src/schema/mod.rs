@@ -15,6 +15,7 @@ mod parse;
 mod plan;
 mod saelens;
 mod steps;
+mod time;
 mod torch_bin;
 mod trained;
 mod weights;

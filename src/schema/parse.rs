@@ -174,6 +174,9 @@ pub fn parse(doc: &Value, dir: &Path, dicts: &StateDicts) -> Result<Plan, Schema
     let mut keyed = Vec::new();
     for (i, raw) in raws.iter().enumerate() {
         let kind = kind_of(raw, types.as_ref(), i)?;
+        if units[i] == heads::Unit::Steps {
+            super::time::check(kind, &raw.at.path)?;
+        }
         let layer = raw.get("layer").map(At::int).transpose()?.unwrap_or(0);
         let component = match raw.get("component") {
             Some(c) => c.str()?.to_string(),

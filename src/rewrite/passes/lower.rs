@@ -1,10 +1,10 @@
 //! [`LowerInterventions`]: every representation, in schema order, spliced in at its site.
 
 use super::source_value;
-use crate::interventions::{StepGate, Target, lower};
+use crate::interventions::{StepGate, Target, lower, lower_steps};
 use crate::ir::Model;
 use crate::rewrite::{Cx, Pass, RewriteError};
-use crate::schema::Source;
+use crate::schema::{Source, Unit};
 
 /// Builds each representation's patch against the current graph and applies it; sources read
 /// the pristine slices that [`super::AddSourceSlices`] made. In serial mode representation `i`
@@ -44,8 +44,20 @@ impl Pass for LowerInterventions {
                 }
             }
             let gate = cx.plan.steps.as_ref().zip(cx.past.as_deref()).map(|(steps, past)| StepGate { steps, past });
-            let patch = lower(&Target { rep, site: &site, source_value, number, gate })?;
-            patch.apply(model);
+            let target = Target { rep, site: &site, source_value, number, gate };
+            if rep.unit == Unit::Steps {
+                let source_calls: Vec<String> = match (&rep.source, &r.source_site) {
+                    (Source::Run { group, .. }, Some(s)) => {
+                        s.calls.iter().map(|v| source_value_in(cx, *group, v)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for patch in lower_steps(&target, &source_calls)? {
+                    patch.apply(model);
+                }
+                continue;
+            }
+            lower(&target)?.apply(model);
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use crate::ir::{Dim, Graph, Model};
 use crate::onnx::s;
 use crate::rewrite::{Cx, Pass, RewriteError};
-use crate::schema::{Positions, Source};
+use crate::schema::{Positions, Source, Unit};
 use serde_json::{Value, json};
 
 /// Appends the schema (canonical JSON, sorted keys) to the JSON list of applied schemas under
@@ -40,15 +40,22 @@ fn location_bounds(cx: &Cx) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for (rep, resolved) in cx.plan.reps.iter().zip(&cx.sites) {
         let i = cx.numbering.reps + rep.index;
+        let steps = |mut b: Value| {
+            if rep.unit == Unit::Steps {
+                b["length"] = json!(resolved.site.calls.len());
+                b["units"] = json!("steps");
+            }
+            b
+        };
         if rep.positions == Positions::Runtime {
-            out.insert(format!("unit_locations.{i}.base"), bound(g, &resolved.site.ty.shape, None));
+            out.insert(format!("unit_locations.{i}.base"), steps(bound(g, &resolved.site.ty.shape, None)));
         }
         if let (Source::Run { positions: Positions::Runtime, group, .. }, Some(site)) =
             (&rep.source, &resolved.source_site)
         {
             out.insert(
                 format!("unit_locations.{i}.source"),
-                bound(g, &site.ty.shape, Some(cx.numbering.groups + *group)),
+                steps(bound(g, &site.ty.shape, Some(cx.numbering.groups + *group))),
             );
         }
         for (name, heads, group) in crate::interventions::runtime_heads(rep, i, &resolved.site) {

@@ -41,7 +41,8 @@ impl Pass for AddSourceSlices {
                 .iter()
                 .zip(&cx.sites)
                 .filter(|(r, _)| matches!(r.source, Source::Run { group: gr, .. } if gr == group))
-                .filter_map(|(_, s)| s.source_site.as_ref().map(|x| x.value.as_str()))
+                .filter_map(|(_, s)| s.source_site.as_ref())
+                .flat_map(|x| std::iter::once(x.value.as_str()).chain(x.calls.iter().map(String::as_str)))
                 .collect();
             let whole = cx
                 .plan
