@@ -163,7 +163,7 @@ fn locator(name: &str) -> &'static pvc::locate::Locator {
 }
 
 /// The models a rewrite case may name.
-pub const REWRITE_MODELS: [&str; 2] = ["gpt2_legacy", "mlp_legacy"];
+pub const REWRITE_MODELS: [&str; 3] = ["gpt2_legacy", "mlp_legacy", "pv_gru_legacy"];
 
 /// Target `rewrite_e2e` (its fuzz target builds the case from a grammar; regressions store the
 /// case itself): a JSON case `{"model": "gpt2_legacy", "original": bool, "schema": {...}}`.

@@ -2,7 +2,7 @@
 //! (`{"model", "original", "schema"}`) for [`crate::entries::rewrite_case`].
 //!
 //! It draws from what the fixtures offer (gpt2_legacy: 2+ layers of width 64; mlp_legacy: `net[i]`
-//! modules of width 8), the forms pvc accepts (dict, list under `representations`, pyvene's
+//! modules of width 8; pv_gru_legacy: 2 GRU cells of width 16 called for 6 steps), the forms pvc accepts (dict, list under `representations`, pyvene's
 //! positional `config.json`), every intervention spelling, and the call-time `unit_locations` and
 //! `subspaces` shapes, with integers biased to the edges (0, 1, the widths, negatives, huge).
 
@@ -72,7 +72,21 @@ const INTERVENTIONS: [&str; 20] = [
     "<class 'pyvene.models.interventions.VanillaIntervention'>",
 ];
 
-const UNITS: [&str; 5] = ["pos", "h", "h.pos", "t", ""];
+const GRU_COMPONENTS: [&str; 8] = [
+    "cell_input",
+    "cell_output",
+    "x2h_output",
+    "h2h_output",
+    "reset_gate_output",
+    "update_gate_input",
+    "new_x2h_output",
+    "update_h2h_output",
+];
+
+const GRU_MODULES: [&str; 5] =
+    ["cells[0].output", "cells[1].input", "cells[0].x2h.output", "cells[1].new_act.output", "cells[0].reset_act.input"];
+
+const UNITS: [&str; 6] = ["pos", "h", "h.pos", "t", "t", ""];
 
 /// An integer biased to the edges the fixtures have.
 fn int(u: &mut Unstructured) -> Result<i64> {
@@ -120,16 +134,24 @@ fn vector(u: &mut Unstructured, width: i64) -> Result<Value> {
 }
 
 /// One representation in dict form.
-fn rep(u: &mut Unstructured, gpt2: bool, values: &[String]) -> Result<Value> {
+fn rep(u: &mut Unstructured, model: &str, values: &[String]) -> Result<Value> {
     let mut r = serde_json::Map::new();
-    let width = if gpt2 { 64 } else { 8 };
+    let (gpt2, gru) = (model.starts_with("gpt2"), model.starts_with("pv_gru"));
+    let width = if gpt2 {
+        64
+    } else if gru {
+        16
+    } else {
+        8
+    };
     let component = match u.int_in_range(0..=3)? {
-        0 | 1 if gpt2 => {
+        0 | 1 if gpt2 || gru => {
             r.insert("layer".into(), json!(*u.choose(&[0, 1, 1, 0, 2, -1])?));
-            u.choose(&GPT2_COMPONENTS)?.to_string()
+            u.choose(if gpt2 { &GPT2_COMPONENTS[..] } else { &GRU_COMPONENTS[..] })?.to_string()
         }
         2 if !values.is_empty() => u.choose(values)?.clone(),
         _ if gpt2 => u.choose(&GPT2_MODULES)?.to_string(),
+        _ if gru => u.choose(&GRU_MODULES)?.to_string(),
         _ => u.choose(&MLP_MODULES)?.to_string(),
     };
     r.insert("component".into(), json!(component));
@@ -179,7 +201,7 @@ fn positional(r: &Value) -> (Value, Value) {
 pub fn case(u: &mut Unstructured, model: &str, values: &[String]) -> Result<Value> {
     let gpt2 = model.starts_with("gpt2");
     let n = u.int_in_range(1..=3)?;
-    let reps = (0..n).map(|_| rep(u, gpt2, values)).collect::<Result<Vec<_>>>()?;
+    let reps = (0..n).map(|_| rep(u, model, values)).collect::<Result<Vec<_>>>()?;
     let mut schema = match u.int_in_range(0..=5)? {
         0 => reps[0].clone(),
         1 => {
