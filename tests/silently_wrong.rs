@@ -334,3 +334,17 @@ fn skip_needs_a_module_whose_input_matches_its_output() {
         &["representations[0].component", "int64 [batch, seq]", "float32 [batch, seq, 64]"],
     );
 }
+
+/// Fuzz finding (regressions/rewrite_e2e/vanilla-at-a-shape-tensor): an interchange at a raw
+/// rank-1 tensor (a `Shape` output) built a GatherNd no runtime loads.
+#[test]
+fn sites_of_rank_below_two_are_refused() {
+    for kind in ["VanillaIntervention", "zero"] {
+        refused(
+            &util::model("gpt2_legacy.onnx"),
+            serde_json::json!({"representations": [{"component": "/transformer/h.0/attn/c_attn/Shape_2_output_0",
+                "intervention_type": kind}], "unit_locations": null}),
+            &["representations[0].component", "is a rank-1 tensor ([3])", "rank 2 or more"],
+        );
+    }
+}

@@ -477,6 +477,14 @@ impl Geometry {
     /// [`MAX_WIDTH`], since constants as wide as the site are built from it.
     pub(super) fn of(site: &Site) -> Result<Geometry, String> {
         let declared = site.ty.shape.as_deref().unwrap_or(&[]);
+        if site.ty.shape.is_some() && declared.len() < 2 {
+            return Err(format!(
+                "`{}` is a rank-{} tensor ({}); interventions act on [batch, …] activations of rank 2 or more",
+                site.value,
+                declared.len(),
+                crate::ir::shape_text(declared)
+            ));
+        }
         let mut dims = Vec::with_capacity(declared.len());
         for d in declared {
             dims.push(match d {

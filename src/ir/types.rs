@@ -88,6 +88,18 @@ impl ValueType {
     }
 }
 
+/// `[batch, seq, 16]`: a shape as messages print it (`?` for an unknown dimension).
+pub fn shape_text(dims: &[Dim]) -> String {
+    let d: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Named(p) => p.clone(),
+        })
+        .collect();
+    format!("[{}]", d.join(", "))
+}
+
 /// Whether `elem` is a floating-point element type.
 pub fn is_float(elem: ElemType) -> bool {
     matches!(DataType::try_from(elem), Ok(DataType::Float | DataType::Float16 | DataType::Bfloat16 | DataType::Double))

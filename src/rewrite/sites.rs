@@ -124,16 +124,7 @@ fn same_type(a: &crate::ir::ValueType, b: &crate::ir::ValueType) -> bool {
 /// `float32 [batch, seq, 16]`.
 fn describe(t: &crate::ir::ValueType) -> String {
     let elem = t.elem.map_or("of unknown type", crate::ir::dtype_name);
-    let dims = t.shape.as_ref().map_or("?".to_string(), |s| {
-        let d: Vec<String> = s
-            .iter()
-            .map(|d| match d {
-                crate::ir::Dim::Fixed(n) => n.to_string(),
-                crate::ir::Dim::Named(p) => p.clone(),
-            })
-            .collect();
-        format!("[{}]", d.join(", "))
-    });
+    let dims = t.shape.as_deref().map_or("?".to_string(), crate::ir::shape_text);
     format!("{elem} {dims}")
 }
 
