@@ -300,6 +300,28 @@ fn whole_tensor_zero_before_a_matmul_ignores_nan_inputs() {
     }
 }
 
+/// A whole-tensor interchange with a constant before a MatMul (GPT-2 `ln_2`'s output, here a
+/// Skip whose source is a constant from `weights`) loads and runs on both backends, with the
+/// same numbers (a fuzz finding, regressions/rewrite_e2e/skip-ln2-tract-einsum: tract
+/// mis-shaped the broadcast read only through `Shape`).
+#[test]
+fn whole_tensor_constant_interchange_before_a_matmul_runs_on_both_backends() {
+    let dir = util::tempdir();
+    let v: Vec<f32> = (0..64).map(|i| (i as f32 - 32.0) / 16.0).collect();
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![64], &bytes).unwrap();
+    safetensors::serialize_to_file([("0.source_representation", view)], None, &dir.path().join("w.safetensors"))
+        .unwrap();
+    let schema = serde_json::json!({"weights": "w.safetensors", "representations": [
+        {"component": "transformer.h[1].ln_2.output", "intervention": "SkipIntervention"}]});
+    let out = rewrite(&util::model("gpt2_legacy.onnx"), &schema, dir.path(), "skip").unwrap();
+    let runs = run_all(&out, &vec![("input_ids".to_string(), Tensor::from_i64(vec![1, 4], &[1, 2, 3, 4]))]);
+    assert!(runs.len() >= 2 || !util::require_ort(), "both backends must run it");
+    for (engine, outs) in &runs {
+        assert!(max_diff(&runs[0].1, outs, "logits") < 1e-5, "{engine} differs from {}", runs[0].0);
+    }
+}
+
 /// A whole-tensor Collect at an abstract component would keep pyvene's `interchange_dim`
 /// columns of the flattened tensor, viewed per position, which needs a fixed sequence length:
 /// refused, pointing at the module path that collects the whole tensor.

@@ -18,12 +18,14 @@ pub fn zero(b: &mut Builder, s: &str, mask: Option<&str>, elem: i32) -> Result<S
 }
 
 /// The source on the masked columns, `s` elsewhere (the source broadcast to `s` when unmasked).
+/// Unmasked, `s` is read by value (`Where(Equal(s, s), src, src)`), as for Zero: tract
+/// mis-shapes a value read only through `Shape` ahead of a MatMul.
 pub fn interchange(b: &mut Builder, s: &str, src: &str, mask: Option<&str>) -> String {
     match mask {
         Some(m) => b.op("Where", &[m, src, s], vec![]),
         None => {
-            let shape = b.op("Shape", &[s], vec![]);
-            b.op("Expand", &[src, &shape], vec![])
+            let always = b.op("Equal", &[s, s], vec![]);
+            b.op("Where", &[&always, src, src], vec![])
         }
     }
 }
