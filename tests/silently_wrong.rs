@@ -204,6 +204,22 @@ fn unknown_keys_and_short_config_lists_are_refused() {
     refused(&gpt2, long, &["schema intervention_dimensions:", "2 entries"]);
 }
 
+/// Per-example subspaces fix the batch as per-example locations do (a fuzz finding,
+/// regressions/rewrite_e2e/per-example-subspaces-fix-the-batch: a `[3, 1, d]` column mask
+/// under a symbolic batch made a model tract refused), and the model runs on both backends.
+#[test]
+fn per_example_subspaces_fix_the_batch() {
+    let dir = util::tempdir();
+    let schema = serde_json::json!({"model_type": "gpt2", "representations": [{"layer": 0,
+        "component": "block_output", "unit": "pos", "intervention_type": "zero"}],
+        "unit_locations": {"base": 2}, "subspaces": [[[1], [2, 3]]]});
+    let out = rewrite(&util::model("gpt2_legacy.onnx"), &schema, dir.path(), "subspaces").unwrap();
+    let (specs, _) = pvc::runtime::model_io(&out).unwrap();
+    assert_eq!(specs[0].dims, vec![Some(2), None], "input_ids is [2, seq]");
+    let two = vec![("input_ids".to_string(), ids(&[&[1, 2, 3, 4], &[5, 6, 7, 8]]))];
+    assert_eq!(run_all(&out, &two).len(), util::backends(&out).len());
+}
+
 /// W7: explicit per-example locations fix the batch in the model; both runtimes and `pvc run`
 /// refuse another batch; shorthands stay batch-agnostic.
 #[test]

@@ -3,10 +3,11 @@
 use crate::ir::{Dim, Model, ValueType};
 use crate::onnx::s;
 use crate::rewrite::{Cx, Pass, RewriteError};
-use crate::schema::{Positions, Source};
+use crate::schema::{Dims, Positions, Source};
 
 /// When `unit_locations` list positions per example (`[intervention][batch][units]` with more
-/// than one example), the patched model only means something for that many examples: the base
+/// than one example), or `subspaces` list columns per example, the patched model only means
+/// something for that many examples: the base
 /// and source inputs get that fixed batch size instead of a symbol, so every runtime refuses
 /// another batch instead of silently not intervening on the extra examples. Shorthands (one row
 /// for every example) leave the batch free.
@@ -114,17 +115,21 @@ fn fix_symbols(g: &mut crate::ir::Graph, symbols: &std::collections::BTreeSet<St
 fn fixed_batch(cx: &Cx) -> Result<Option<(i64, String)>, RewriteError> {
     let mut found: Option<(i64, String)> = None;
     for rep in &cx.plan.reps {
+        let mut lists: Vec<(usize, String)> = Vec::new();
         let mut sides = vec![("base", &rep.positions)];
         if let Source::Run { positions, .. } = &rep.source {
             sides.push(("source", positions));
         }
         for (side, p) in sides {
-            let Positions::Fixed(rows) = p else { continue };
-            if rows.len() < 2 {
-                continue;
+            if let Positions::Fixed(rows) = p {
+                lists.push((rows.len(), format!("unit_locations ({side} side of {})", rep.at)));
             }
-            let n = rows.len() as i64;
-            let by = format!("unit_locations ({side} side of {})", rep.at);
+        }
+        if let Dims::PerExample(rows) = &rep.dims {
+            lists.push((rows.len(), format!("subspaces[{}]", rep.index)));
+        }
+        for (n, by) in lists.into_iter().filter(|(n, _)| *n >= 2) {
+            let n = n as i64;
             match &found {
                 Some((m, first)) if *m != n => {
                     return Err(crate::interventions::InterventionError::new(
