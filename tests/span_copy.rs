@@ -78,10 +78,7 @@ fn kernel_copies_across_file_systems_fall_back_to_the_same_bytes() {
 fn cli_rewrites_of_embedded_models_are_byte_identical_with_and_without_durable() {
     let dir = util::tempdir();
     let src = copy_of_fixture(dir.path());
-    let case = util::models().join("cases").join("gpt2_addition_pos");
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("case.json")).unwrap()).unwrap();
-    let schema = case.join(meta["schema"].as_str().unwrap());
+    let schema = addition_schema();
     let mut expected = Vec::new();
     write_model(&rewritten(&ModelFile::load(&src).unwrap(), "gpt2_addition_pos").to_proto(), &mut expected).unwrap();
     for extra in [&[][..], &["--durable"][..]] {
@@ -96,10 +93,7 @@ fn cli_rewrites_of_embedded_models_are_byte_identical_with_and_without_durable()
 fn a_failed_kernel_copy_leaves_nothing_behind() {
     let dir = util::tempdir();
     let src = copy_of_fixture(dir.path());
-    let case = util::models().join("cases").join("gpt2_addition_pos");
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("case.json")).unwrap()).unwrap();
-    let schema = case.join(meta["schema"].as_str().unwrap());
+    let schema = addition_schema();
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("x.onnx");
@@ -114,4 +108,12 @@ fn a_failed_kernel_copy_leaves_nothing_behind() {
     let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("x.onnx")], "left behind");
     assert_eq!(std::fs::read(&out).unwrap(), b"previous", "the previous output was replaced");
+}
+
+/// The schema of the `gpt2_addition_pos` case (its case.json names it).
+fn addition_schema() -> std::path::PathBuf {
+    let case = util::models().join("cases").join("gpt2_addition_pos");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("case.json")).unwrap()).unwrap();
+    case.join(meta["schema"].as_str().unwrap())
 }

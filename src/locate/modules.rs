@@ -96,42 +96,25 @@ impl ModuleMap {
         let cx = Cx { graph, types, pos: &pos, consumers: &consumers, outputs: &outputs };
         let order = graph.topo_order();
         let facts = calls::Order { order: &order, scoped: &scoped, numbers: &numbers, types };
-        let mut split = calls::split(&members, &facts, |nodes| {
-            let output = cx.output_of(nodes);
-            let shape = output.as_ref().and_then(|b| types.get(&b.value)).and_then(|t| t.shape.clone());
-            (cx.input_of(nodes, shape.as_deref()), output)
-        });
+        let mut split = calls::split(&members, &facts, |nodes| cx.boundaries(nodes));
         let mut modules = BTreeMap::new();
         for (path, nodes) in &members {
             let calls = split.remove(path).unwrap_or_default();
-            if let Some(first) = calls.repeated().and_then(|c| c.first()) {
-                let module = Module {
-                    path: path.clone(),
-                    class: classes.get(path).cloned(),
-                    nodes: nodes.clone(),
-                    op_outputs: cx.op_outputs(nodes),
-                    first: nodes.iter().map(|n| pos[n]).min().unwrap_or(usize::MAX),
-                    output: first.output.clone(),
-                    input: first.input.clone(),
-                    outputs: cx.outputs_in_order(&first.nodes),
-                    calls: calls.clone(),
-                };
-                modules.insert(path.clone(), module);
-                continue;
-            }
+            let ((input, output), outputs) = match calls.repeated().and_then(|c| c.first()) {
+                Some(first) => ((first.input.clone(), first.output.clone()), cx.outputs_in_order(&first.nodes)),
+                None => (cx.boundaries(nodes), cx.outputs_in_order(nodes)),
+            };
             let module = Module {
                 path: path.clone(),
                 class: classes.get(path).cloned(),
                 nodes: nodes.clone(),
                 op_outputs: cx.op_outputs(nodes),
                 first: nodes.iter().map(|n| pos[n]).min().unwrap_or(usize::MAX),
-                output: cx.output_of(nodes),
-                input: None,
-                outputs: cx.outputs_in_order(nodes),
+                output,
+                input,
+                outputs,
                 calls,
             };
-            let out_shape = module.output.as_ref().and_then(|b| types.get(&b.value)).and_then(|t| t.shape.clone());
-            let module = Module { input: cx.input_of(nodes, out_shape.as_deref()), ..module };
             modules.insert(path.clone(), module);
         }
         add_containers(&mut modules);
@@ -253,6 +236,13 @@ impl Cx<'_> {
         let candidates = found.len();
         let best = found.into_iter().min_by_key(|&(_, rank, p, slot)| (rank, std::cmp::Reverse(p), slot))?;
         Some(Boundary { value: best.0.to_string(), candidates })
+    }
+
+    /// A node set's input and output boundaries (the input chosen with the output's shape).
+    fn boundaries(&self, nodes: &BTreeSet<NodeId>) -> (Option<Boundary>, Option<Boundary>) {
+        let output = self.output_of(nodes);
+        let shape = output.as_ref().and_then(|b| self.types.get(&b.value)).and_then(|t| t.shape.clone());
+        (self.input_of(nodes, shape.as_deref()), output)
     }
 
     fn outputs_in_order(&self, nodes: &BTreeSet<NodeId>) -> Vec<String> {

@@ -56,11 +56,9 @@ pub struct Cx<'a> {
 /// result is always verified; a model pvc already patched can be patched again (the new names
 /// are numbered after the old ones).
 pub fn rewrite(model: &mut Model, plan: &Plan, opts: &Options) -> Result<Vec<Resolved>, RewriteError> {
-    crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
-    if plan.is_empty() {
+    if !has_work(model, plan)? {
         return Ok(vec![]);
     }
-    check_opset(model)?;
     let loc = Locator::new(model);
     rewrite_located(model, plan, opts, loc)
 }
@@ -73,17 +71,21 @@ pub fn rewrite_with(
     opts: &Options,
     loc: Locator,
 ) -> Result<Vec<Resolved>, RewriteError> {
-    crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
-    if plan.is_empty() {
+    if !has_work(model, plan)? {
         return Ok(vec![]);
     }
-    check_opset(model)?;
     rewrite_located(model, plan, opts, loc)
 }
 
-fn check_opset(model: &Model) -> Result<(), RewriteError> {
+/// Verifies the model; `false` for an empty plan (the model stays untouched), and an error when
+/// the model imports an opset older than the operators pvc emits.
+fn has_work(model: &Model, plan: &Plan) -> Result<bool, RewriteError> {
+    crate::ir::verify(model).map_err(|e| RewriteError::Model(e.to_string()))?;
+    if plan.is_empty() {
+        return Ok(false);
+    }
     match model.opset("") {
-        Some(v) if v >= 13 => Ok(()),
+        Some(v) if v >= 13 => Ok(true),
         other => Err(RewriteError::Model(format!(
             "pvc emits opset-13 operators but the model imports opset {}",
             other.map_or("none".to_string(), |v| v.to_string())
