@@ -170,6 +170,7 @@ pub const REWRITE_MODELS: [&str; 3] = ["gpt2_legacy", "mlp_legacy", "pv_gru_lega
 /// The schema is parsed (relative to `models/cases/gpt2_addition_pos`) and rewritten into the
 /// fixture; when pvc accepts it, the result must pass `ir::verify`, encode, and load in tract.
 pub fn rewrite_case(data: &[u8]) {
+    stats(|s| s.calls += 1);
     let Ok(case) = serde_json::from_slice::<serde_json::Value>(data) else { return };
     let Some(name) = case["model"].as_str().filter(|n| REWRITE_MODELS.contains(n)) else { return };
     let original = case["original"].as_bool().unwrap_or(false);
@@ -181,15 +182,60 @@ pub fn rewrite_case(data: &[u8]) {
     if pvc::rewrite::rewrite_with(&mut model, &plan, &opts, locator(name).clone()).is_err() {
         return;
     }
+    stats(|s| s.accepted += 1);
     if let Err(e) = pvc::ir::verify(&model) {
         panic!("the rewritten model fails ir::verify: {e}");
     }
     let bytes = encode_model(&model.to_proto());
-    let out = std::env::temp_dir().join(format!("pvc-fuzz-rewrite-{}.onnx", std::process::id()));
-    std::fs::write(&out, &bytes).expect("writing the patched model to the temp dir");
-    let loaded = TractBackend::load(&out);
-    let _ = std::fs::remove_file(&out);
-    if let Err(e) = loaded {
+    if let Err(e) = tract_verdict(&bytes) {
         panic!("tract refuses the patched model: {e}");
+    }
+}
+
+/// Whether tract loads the model `bytes` encode (`TractBackend::load`, as `pvc run` does), and
+/// its error when it does not. Loading is deterministic, so each distinct model is loaded once
+/// per process: the verdict is kept under two independent 64-bit hashes of the bytes and their
+/// length, and an input that rewrites to a model already seen costs no tract load.
+fn tract_verdict(bytes: &[u8]) -> Result<(), String> {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    static SEEN: OnceLock<Mutex<HashMap<(usize, u64, u64), Result<(), String>>>> = OnceLock::new();
+    let hash = |salt: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        bytes.hash(&mut h);
+        h.finish()
+    };
+    let key = (bytes.len(), hash(0x9e37_79b9), hash(0x85eb_ca6b));
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(v) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return v.clone();
+    }
+    let out = std::env::temp_dir().join(format!("pvc-fuzz-rewrite-{}.onnx", std::process::id()));
+    std::fs::write(&out, bytes).expect("writing the patched model to the temp dir");
+    let verdict = TractBackend::load(&out).map(drop).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&out);
+    stats(|s| s.loads += 1);
+    seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, verdict.clone());
+    verdict
+}
+
+/// Counts kept by `rewrite_case` in this process.
+#[derive(Default)]
+struct Stats {
+    calls: u64,
+    accepted: u64,
+    loads: u64,
+}
+
+/// Updates the counts; with `PVC_FUZZ_STATS` set, prints them every 1000 calls (calls, schemas
+/// pvc accepted, distinct patched models loaded in tract).
+fn stats(f: impl FnOnce(&mut Stats)) {
+    static STATS: Mutex<Stats> = Mutex::new(Stats { calls: 0, accepted: 0, loads: 0 });
+    let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
+    let before = s.calls;
+    f(&mut s);
+    if s.calls != before && s.calls % 1000 == 0 && std::env::var_os("PVC_FUZZ_STATS").is_some() {
+        eprintln!("pvc-fuzz: {} calls, {} accepted, {} tract loads", s.calls, s.accepted, s.loads);
     }
 }
