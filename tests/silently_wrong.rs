@@ -105,7 +105,7 @@ fn interventions_take_the_site_dtype() {
     refused(
         &gpt2,
         serde_json::json!({"representations": [{"component": "input_ids", "intervention_type": "addition",
-            "source_representation": [5]}], "unit_locations": {"base": 1}}),
+            "source_representation": [5]}], "unit_locations": null}),
         &["representations[0].source_representation", "int64"],
     );
     let dir = util::tempdir();
@@ -384,5 +384,86 @@ fn sites_of_rank_below_two_are_refused() {
                 "intervention_type": kind}], "unit_locations": null}),
             &["representations[0].component", "is a rank-1 tensor ([3])", "rank 2 or more"],
         );
+    }
+}
+
+#[test]
+fn vectors_at_scalar_units_of_a_rank_two_site_are_refused() {
+    let schema = |kind: &str| {
+        serde_json::json!({"representations": [{"component": "/cells.0_2/Mul_6_output_0", "unit": "pos",
+            "intervention_type": kind}], "subspaces": 3, "unit_locations": {"base": 3}})
+    };
+    for kind in ["vanilla", "zero", "collect"] {
+        refused(
+            &util::model("pv_gru_legacy.onnx"),
+            schema(kind),
+            &["unit_locations (representation 0)", "`/cells.0_2/Mul_6_output_0` is [batch, 16]", "one number"],
+        );
+    }
+    refused(
+        &util::model("pv_gru_legacy.onnx"),
+        serde_json::json!({"representations": [{"component": "/cells.0_2/Mul_6_output_0", "unit": "pos",
+            "intervention_type": "addition", "source_representation": vec![1.0; 16]}], "unit_locations": {"base": 3}}),
+        &["unit_locations (representation 0)", "not AdditionIntervention"],
+    );
+    let zero = serde_json::json!({"representations": [{"component": "/cells.0_2/Mul_6_output_0", "unit": "pos",
+        "intervention_type": "zero"}], "unit_locations": {"base": 3}});
+    let dir = util::tempdir();
+    rewrite(&util::model("pv_gru_legacy.onnx"), &zero, dir.path(), "zero").expect("Zero fits scalar units");
+    let whole = serde_json::json!({"representations": [{"component": "/cells.0_2/Mul_6_output_0",
+        "intervention_type": "zero"}], "subspaces": 3, "unit_locations": null});
+    let dir = util::tempdir();
+    rewrite(&util::model("pv_gru_legacy.onnx"), &whole, dir.path(), "whole").expect("the whole tensor with subspaces");
+}
+
+#[test]
+fn empty_position_and_subspace_lists_are_refused() {
+    let mlp = util::model("mlp_legacy.onnx");
+    let rep = serde_json::json!([{"component": "/net/net.1/Relu_output_0", "intervention_type": "collect"}]);
+    refused(
+        &mlp,
+        serde_json::json!({"representations": rep, "unit_locations": {"base": []}}),
+        &["unit_locations.base", "selects no positions"],
+    );
+    refused(
+        &mlp,
+        serde_json::json!({"representations": rep, "unit_locations": {"base": 1}, "subspaces": [[]]}),
+        &["subspaces[0]", "selects no subspace"],
+    );
+    refused(
+        &mlp,
+        serde_json::json!({"representations": rep, "unit_locations": {"base": 1}, "subspaces": []}),
+        &["subspaces", "selects no subspace"],
+    );
+}
+
+#[test]
+fn an_interchange_dim_of_zero_is_refused() {
+    for kind in ["CollectIntervention", "vanilla"] {
+        refused(
+            &util::model("pv_gru_legacy.onnx"),
+            serde_json::json!({"component": "cells[1].input", "interchange_dim": 0, "intervention_type": kind,
+                "unit": "t", "unit_locations": null}),
+            &["interchange_dim", "is 0, which selects no dimensions"],
+        );
+    }
+}
+
+/// A run-time source at a site whose unit width is not a fixed number (attention weights end in
+/// the sequence axis) is typed with the site's own symbol, never an unnamed dim, which tract
+/// refused to load (a fuzz finding); a zero source then leaves the logits as they were.
+#[test]
+fn a_runtime_source_of_symbolic_width_is_typed_and_runs_on_both_backends() {
+    let dir = util::tempdir();
+    let schema = serde_json::json!({"component": "attention_weight", "intervention": "SubtractionIntervention",
+        "layer": 0, "max_number_of_units": 3, "unit": "pos", "unit_locations": {"base": 2}});
+    let out = rewrite(&util::model("gpt2_legacy.onnx"), &schema, dir.path(), "sub").unwrap();
+    let ids = ("input_ids".to_string(), Tensor::from_i64(vec![1, 4], &[1, 2, 3, 4]));
+    let plain = run_all(&util::model("gpt2_legacy.onnx"), &vec![ids.clone()]);
+    let zeros = ("source_representations.0".to_string(), Tensor::from_f32(vec![1, 1, 4], &[0.0; 4]));
+    let runs = run_all(&out, &vec![ids, zeros]);
+    assert!(runs.len() >= 2 || !util::require_ort(), "both backends must run it");
+    for ((engine, outs), (_, base)) in runs.iter().zip(&plain) {
+        assert!(max_diff(base, outs, "logits") < 1e-5, "{engine}: a zero source changed the logits");
     }
 }

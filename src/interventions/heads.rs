@@ -118,15 +118,15 @@ impl Units {
         b.op("Reshape", &[&t, &shape], vec![])
     }
 
-    /// The type of a run-time source (`source_representations.<i>`) for these units.
-    pub fn runtime_type(&self, rep: &Rep, site: &Site, elem: i32, width: Option<usize>) -> ValueType {
+    /// The type of the run-time source `name` (`source_representations.<i>`) for these units.
+    pub fn runtime_type(&self, rep: &Rep, site: &Site, elem: i32, width: Option<usize>, name: &str) -> ValueType {
         let shape = site.ty.shape.as_deref().unwrap_or(&[]);
         let dim = |i: usize, default: &str| shape.get(i).cloned().unwrap_or(Dim::Named(default.into()));
         let count = |p: &Positions, default: Dim| match p {
             Positions::Fixed(rows) => Dim::Fixed(rows[0].len() as i64),
             _ => default,
         };
-        let w = self.width(width).map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64));
+        let w = super::lower::runtime_width(site, self.width(width), name);
         let k = count(&rep.positions, dim(1, "seq"));
         let dims = match (&self.heads, &rep.heads) {
             (Some(h), Some(sel)) => vec![dim(0, "batch"), count(&sel.base, Dim::Fixed(h.count as i64)), k, w],

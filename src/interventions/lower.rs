@@ -45,6 +45,7 @@ pub fn lower(t: &Target) -> Result<Patch, InterventionError> {
     let mut b = Builder::new(&format!("pvc/rep{i}"), &doc);
     let elem = t.site.ty.elem.unwrap_or(DataType::Float as i32);
     let geo = Geometry::of(t.site).map_err(|m| err("component", m))?;
+    scalar_units(t, &geo)?;
     let input = if rep.kind == Kind::Collect { t.site.value.clone() } else { format!("pvc/rep{i}/pre") };
     let x = geo.enter(&mut b, &input);
     let gate = t.gate.and_then(|g| Mask::build(&mut b, g, &input));
@@ -234,7 +235,7 @@ fn source(
         Source::Constant(v) => constant(b, rep, t.site, v, width, elem),
         Source::Runtime => {
             let name = format!("source_representations.{i}");
-            patch.inputs.push(sel.runtime_type(rep, t.site, elem, geo.width).to_value_info(&name));
+            patch.inputs.push(sel.runtime_type(rep, t.site, elem, geo.width, &name).to_value_info(&name));
             Ok(name)
         }
         Source::Run { positions, .. } => {
@@ -259,6 +260,48 @@ fn source(
             Ok(sel.gather(b, &x))
         }
         Source::None => unreachable!("kinds that take a source have one"),
+    }
+}
+
+/// At a rank-2 site (`[batch, seq]` token ids, a recurrent cell's `[batch, d]`) positions pick
+/// single numbers, as pyvene's gather does: only Zero and an interchange from a source run (no
+/// subspaces, no `interchange_dim`) fit those scalar units; anything that brings a vector per unit
+/// (a constant or run-time source, subspaces, Collect's `[batch, k, d]`, a trained map) is refused.
+fn scalar_units(t: &Target, geo: &Geometry) -> Result<(), InterventionError> {
+    let rep = t.rep;
+    if rep.positions == Positions::All || t.site.ty.shape.as_ref().is_none_or(|sh| sh.len() != 2) {
+        return Ok(());
+    }
+    let fits = match rep.kind {
+        Kind::Zero => true,
+        Kind::Vanilla | Kind::Skip => matches!(rep.source, Source::Run { .. }),
+        _ => false,
+    };
+    if fits && rep.dims == Dims::Prefix(None) {
+        return Ok(());
+    }
+    Err(InterventionError::new(
+        format!("unit_locations (representation {})", rep.index),
+        format!(
+            "`{}` is [batch, {}], so each position is one number, which only Zero and an interchange \
+             from a source run (without subspaces) fit, not {}{}; intervene on the whole tensor \
+             (unit_locations null) and pick features with subspaces, or use unit t for a recurrent step",
+            t.site.value,
+            geo.width.map_or("n".to_string(), |w| w.to_string()),
+            rep.kind.class(),
+            if rep.dims == Dims::Prefix(None) { "" } else { " with subspaces" }
+        ),
+    ))
+}
+
+/// The last dim of the run-time source `input`: the unit width when known, else the site's own
+/// symbolic last dim, else a symbol of its own (`<input>_width`), so that the input is always
+/// typed (tract refuses an input with an unnamed dim).
+pub(super) fn runtime_width(site: &Site, width: Option<usize>, input: &str) -> Dim {
+    match (width, site.ty.shape.as_deref().and_then(<[Dim]>::last)) {
+        (Some(w), _) => Dim::Fixed(w as i64),
+        (None, Some(Dim::Named(n))) if n != "?" => Dim::Named(n.clone()),
+        _ => Dim::Named(format!("{}_width", input.replace('.', "_"))),
     }
 }
 

@@ -117,6 +117,9 @@ fn sides(x: &At, n: usize, with_source: bool) -> Result<Vec<Locs>, SchemaError> 
     }
     if is_int_list(x.v) {
         let row = x.ints()?;
+        if row.is_empty() {
+            return Err(x.err("selects no positions: give at least one, or null for the whole tensor"));
+        }
         for &v in &row {
             check_pos(x, v)?;
         }
@@ -210,5 +213,9 @@ pub fn subspaces(root: &At, n: usize) -> Result<Vec<Option<Vec<Vec<usize>>>>, Sc
 }
 
 fn indices(x: &At) -> Result<Vec<usize>, SchemaError> {
-    x.ints()?.into_iter().map(|v| usize::try_from(v).map_err(|_| x.err(format!("index {v} is negative")))).collect()
+    let ints = x.ints()?;
+    if ints.is_empty() {
+        return Err(x.err("selects no subspace: give at least one index, or null for every dimension"));
+    }
+    ints.into_iter().map(|v| usize::try_from(v).map_err(|_| x.err(format!("index {v} is negative")))).collect()
 }

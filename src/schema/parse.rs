@@ -359,13 +359,18 @@ fn partition(at: &At) -> Result<Vec<Vec<usize>>, SchemaError> {
         .collect()
 }
 
+/// `interchange_dim` (or the config's `intervention_dimensions[i]`): a positive count.
 fn interchange_dim(raw: &RawRep, dims: Option<&At>, i: usize) -> Result<Option<usize>, SchemaError> {
-    if let Some(d) = raw.get("interchange_dim") {
-        return d.index().map(Some);
-    }
-    match dims.and_then(|d| d.at(i)) {
-        Some(d) if !d.v.is_null() => d.index().map(Some),
-        _ => Ok(None),
+    let at = match raw.get("interchange_dim") {
+        Some(d) => d.clone(),
+        None => match dims.and_then(|d| d.at(i)) {
+            Some(d) if !d.v.is_null() => d,
+            _ => return Ok(None),
+        },
+    };
+    match at.index()? {
+        0 => Err(at.err("is 0, which selects no dimensions: give at least 1, or leave it out for every dimension")),
+        n => Ok(Some(n)),
     }
 }
 

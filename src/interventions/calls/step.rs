@@ -92,7 +92,7 @@ impl Step<'_> {
                 if first {
                     let shape = t.site.ty.shape.as_deref().unwrap_or(&[]);
                     let batch = shape.first().cloned().unwrap_or(Dim::Named("batch".into()));
-                    let w = geo.width.map_or(Dim::Named("?".into()), |d| Dim::Fixed(d as i64));
+                    let w = lower::runtime_width(t.site, geo.width, &name);
                     let units = match &rep.positions {
                         Positions::Fixed(rows) => Dim::Fixed(rows[0].len() as i64),
                         Positions::Runtime => Dim::Named(format!("units_{i}")),
