@@ -177,6 +177,11 @@ fn check_pos(x: &At, v: i64) -> Result<(), SchemaError> {
     if v < 0 {
         return Err(x.err(format!("position {v} is negative")));
     }
+    if v > super::plan::MAX_POSITION {
+        return Err(
+            x.err(format!("position {v} is past the largest supported position ({})", super::plan::MAX_POSITION))
+        );
+    }
     Ok(())
 }
 

@@ -7,6 +7,10 @@ pub const MAX_COLUMNS: usize = 1 << 24;
 /// The largest `max_number_of_units` (2^20).
 pub const MAX_UNITS: usize = 1 << 20;
 
+/// The largest position a schema may name (2^31 - 1): runtimes add to positions, and one near
+/// `i64::MAX` overflowed tract's shape arithmetic.
+pub const MAX_POSITION: i64 = i32::MAX as i64;
+
 /// An intervention kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
