@@ -194,10 +194,19 @@ impl Locator {
         &self.root
     }
 
-    /// The number of positions the model can address, from the family's learned position table
-    /// (GPT-2's `wpe`), with the module that says so.
+    /// The number of positions the model can address, with the module that says so: the rows of
+    /// the family's learned position table (GPT-2's `wpe`), or, when the family's anchor module
+    /// runs once per time step (the GRU's `cells.0`, unrolled by the exporter), its call count.
     pub fn max_positions(&self, graph: &crate::ir::Graph) -> Option<(usize, String)> {
-        let table = self.family.as_ref()?.position_table.as_ref()?;
+        let family = self.family.as_ref()?;
+        let anchor = format!("{}{}", self.root, family.anchor);
+        if let Some(calls) = self.modules.get(&anchor).and_then(|m| m.calls.repeated()) {
+            return Some((
+                calls.len(),
+                format!("{anchor} runs {} times: the graph is unrolled for that many steps", calls.len()),
+            ));
+        }
+        let table = family.position_table.as_ref()?;
         let path = format!("{}{table}", self.root);
         let m = self.modules.get(&path)?;
         m.nodes.iter().find_map(|&n| {

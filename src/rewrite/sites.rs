@@ -67,7 +67,11 @@ fn check_positions(rep: &Rep, site: &Site, limit: Option<&(usize, String)>) -> R
             && let Some(bad) = rows.iter().flatten().find(|&&v| v as usize >= max)
         {
             return Err(crate::interventions::InterventionError::new(
-                format!("unit_locations ({side} side of {})", rep.at),
+                if rep.at.is_empty() {
+                    format!("unit_locations ({side} side)")
+                } else {
+                    format!("unit_locations ({side} side of {})", rep.at)
+                },
                 format!("position {bad} is out of range: {why}"),
             )
             .into());
