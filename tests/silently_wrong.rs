@@ -467,3 +467,31 @@ fn a_runtime_source_of_symbolic_width_is_typed_and_runs_on_both_backends() {
         assert!(max_diff(base, outs, "logits") < 1e-5, "{engine}: a zero source changed the logits");
     }
 }
+
+/// Positions past 2^31 - 1 are refused where the schema is read (near `i64::MAX` one overflowed
+/// tract's shape arithmetic at a site of unbounded length), and static positions past a
+/// recurrent export's unrolled steps are refused with the step count (tract folded the symbolic
+/// sequence to it and refused the model); both fuzz findings. The largest position still rewrites.
+#[test]
+fn positions_past_the_supported_range_or_the_unrolled_steps_are_refused() {
+    let zero = |p: i64| {
+        serde_json::json!({"representations": [{"component": "net[0].output", "intervention_type": "zero"}],
+            "unit_locations": {"sources->base": p}})
+    };
+    let huge = zero(i64::MAX);
+    refused(
+        &util::model("mlp_legacy.onnx"),
+        huge,
+        &["unit_locations.sources->base", "position 9223372036854775807 is past the largest supported position"],
+    );
+    let dir = util::tempdir();
+    rewrite(&util::model("mlp_legacy.onnx"), &zero(i32::MAX as i64), dir.path(), "max")
+        .expect("the largest supported position rewrites");
+    let gru = serde_json::json!({"component": "hidden_states", "intervention": "zero", "unit": "pos",
+        "unit_locations": {"sources->base": 101}});
+    refused(
+        &util::model("pv_gru_legacy.onnx"),
+        gru,
+        &["unit_locations (base side)", "position 101 is out of range", "cells.0 runs 6 times"],
+    );
+}

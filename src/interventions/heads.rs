@@ -295,7 +295,7 @@ pub fn check(rep: &Rep, site: &mut Site, head_dim: Option<usize>) -> Result<(), 
             && let Some(bad) = rows.iter().flatten().find(|&&v| v as usize >= count)
         {
             return Err(InterventionError::new(
-                format!("unit_locations ({side} side of {})", rep.at),
+                rep.locations_field(Some(side), None),
                 format!("head {bad} is out of range: `{}` has {count} {noun}", rep.component),
             ));
         }

@@ -32,7 +32,7 @@ pub fn past_input(graph: &crate::ir::Graph, plan: &Plan) -> Result<Option<String
     for rep in &plan.reps {
         if let Source::Run { positions: Positions::All, .. } = rep.source {
             return Err(InterventionError::new(
-                format!("unit_locations ({})", rep.at),
+                rep.locations_field(None, None),
                 "a whole-tensor interchange from a source run cannot follow a generation: the source prompt's \
                  length is fixed and each call's is not; give source and base positions \
                  (`\"sources->base\": [[[source positions]], [[base positions]]]`)",
@@ -44,7 +44,7 @@ pub fn past_input(graph: &crate::ir::Graph, plan: &Plan) -> Result<Option<String
             && let Some(bad) = rows.iter().flatten().find(|&&p| p != 0)
         {
             return Err(InterventionError::new(
-                format!("unit_locations ({})", rep.at),
+                rep.locations_field(None, None),
                 format!(
                     "position {bad} does not exist on a decode step: with intervene_on_prompt false each decode \
                      call feeds one token, so positions count 0 only (pyvene 0.1.8 fails here with IndexError)"

@@ -67,11 +67,7 @@ fn check_positions(rep: &Rep, site: &Site, limit: Option<&(usize, String)>) -> R
             && let Some(bad) = rows.iter().flatten().find(|&&v| v as usize >= max)
         {
             return Err(crate::interventions::InterventionError::new(
-                if rep.at.is_empty() {
-                    format!("unit_locations ({side} side)")
-                } else {
-                    format!("unit_locations ({side} side of {})", rep.at)
-                },
+                rep.locations_field(Some(side), None),
                 format!("position {bad} is out of range: {why}"),
             )
             .into());
@@ -227,7 +223,7 @@ fn sorted_rows(rep: &Rep, p: &Positions, unit: &str) -> Result<Option<Vec<Vec<i6
         r.sort_unstable();
         if let Some(w) = r.windows(2).find(|w| w[0] == w[1]) {
             return Err(crate::interventions::InterventionError::new(
-                format!("unit_locations (base side of {}, example {e})", rep.at),
+                rep.locations_field(Some("base"), Some(e)),
                 format!(
                     "{unit} {} is listed twice; {} would write it twice in an undefined order",
                     w[0],

@@ -212,6 +212,21 @@ impl Rep {
     pub fn field(&self, name: &str) -> String {
         if self.at.is_empty() { name.to_string() } else { format!("{}.{name}", self.at) }
     }
+
+    /// Where an error in this representation's `unit_locations` is: `unit_locations (base side of
+    /// representations[0], example 1)`, leaving out what is not given (a single-representation
+    /// schema has no path of its own).
+    pub fn locations_field(&self, side: Option<&str>, example: Option<usize>) -> String {
+        let mut parts = Vec::new();
+        match (side, self.at.is_empty()) {
+            (Some(s), false) => parts.push(format!("{s} side of {}", self.at)),
+            (Some(s), true) => parts.push(format!("{s} side")),
+            (None, false) => parts.push(self.at.clone()),
+            (None, true) => {}
+        }
+        parts.extend(example.map(|e| format!("example {e}")));
+        if parts.is_empty() { "unit_locations".into() } else { format!("unit_locations ({})", parts.join(", ")) }
+    }
 }
 
 /// A validated schema.

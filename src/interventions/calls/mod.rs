@@ -72,7 +72,7 @@ pub fn check(rep: &Rep, site: &Site, source_site: Option<&Site>) -> Result<(), I
             && let Some(bad) = rows.iter().flatten().find(|&&v| v < 0 || v as usize >= n)
         {
             return Err(InterventionError::new(
-                format!("unit_locations ({side} side of {})", rep.at),
+                rep.locations_field(Some(side), None),
                 format!("step {bad} is out of range: {module} runs {n} times in this graph ({n} unrolled time steps)"),
             ));
         }

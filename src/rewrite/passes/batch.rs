@@ -122,7 +122,7 @@ fn fixed_batch(cx: &Cx) -> Result<Option<(i64, String)>, RewriteError> {
         }
         for (side, p) in sides {
             if let Positions::Fixed(rows) = p {
-                lists.push((rows.len(), format!("unit_locations ({side} side of {})", rep.at)));
+                lists.push((rows.len(), rep.locations_field(Some(side), None)));
             }
         }
         if let Dims::PerExample(rows) = &rep.dims {
