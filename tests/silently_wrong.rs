@@ -495,3 +495,63 @@ fn positions_past_the_supported_range_or_the_unrolled_steps_are_refused() {
         &["unit_locations (base side)", "position 101 is out of range", "cells.0 runs 6 times"],
     );
 }
+
+/// A site of bool values (GPT-2's causal mask, `onnx::Slice_171`) takes only Collect: a write
+/// there is refused, naming the component and its dtype (a fuzz finding,
+/// regressions/rewrite_e2e/zero-at-a-bool-site: the model loaded in neither tract, which has no
+/// bool `Equal`, nor ONNX Runtime, which has no bool `Where`). The Collect runs on both backends
+/// and taps the mask itself.
+#[test]
+fn bool_sites_take_only_collect() {
+    let gpt2 = util::model("gpt2_legacy.onnx");
+    let at_mask = |kind: &str| {
+        serde_json::json!({"representations": [
+        {"component": "onnx::Slice_171", "intervention_type": kind}], "unit_locations": null})
+    };
+    for kind in ["ZeroIntervention", "VanillaIntervention", "AdditionIntervention"] {
+        refused(&gpt2, at_mask(kind), &["representations[0].component", "`onnx::Slice_171` holds bool values", kind]);
+    }
+    refused(&gpt2, at_mask("SkipIntervention"), &["`onnx::Slice_171` is a tensor, not a module's output"]);
+    let dir = util::tempdir();
+    let tap = rewrite(&gpt2, &at_mask("CollectIntervention"), dir.path(), "tap").unwrap();
+    let runs = run_all(&tap, &vec![("input_ids".to_string(), ids(&[&[1, 2, 3, 4]]))]);
+    assert!(runs.len() >= 2 || !util::require_ort(), "both backends must run it");
+    for (engine, outs) in &runs {
+        let mask = util::get(outs, "collected.0").unwrap().to_f64();
+        assert_eq!(mask.len(), 32 * 32, "{engine}");
+        let causal = (0..32 * 32).all(|k| mask[k] == f64::from(u8::from(k % 32 <= k / 32)));
+        assert!(causal, "{engine}: the tap is not the causal mask");
+    }
+}
+
+/// A value that depends on no input (Llama's rotary `inv_freq`, the constant `onnx::Expand_81`)
+/// is shared by the base and the source runs, except when a representation writes it: then each
+/// source run reads its own pre-intervention copy. A whole-tensor interchange there rewrites
+/// (it made a cycle: the source read the intervention's own output, a fuzz finding,
+/// regressions/rewrite_e2e/vanilla-at-a-bool-site) and changes nothing; zeroing it changes the
+/// logits, but not those of a source run: swapping in the last block's output from a source of
+/// the same tokens gives back the plain logits, on both backends.
+#[test]
+fn source_runs_read_input_independent_values_before_the_intervention() {
+    let dir = util::tempdir();
+    let llama = util::model("llama_legacy.onnx");
+    let inv_freq = |kind: &str| serde_json::json!({"component": "onnx::Expand_81", "intervention_type": kind});
+    let schema = |reps: Vec<serde_json::Value>| serde_json::json!({"representations": reps, "unit_locations": null});
+    let tokens = ids(&[&[1, 2, 3, 4]]);
+    let base = vec![("input_ids".to_string(), tokens.clone())];
+    let plain = run_all(&llama, &base);
+    let swap = rewrite(&llama, &schema(vec![inv_freq("VanillaIntervention")]), dir.path(), "swap").unwrap();
+    let zero = rewrite(&llama, &schema(vec![inv_freq("ZeroIntervention")]), dir.path(), "zero").unwrap();
+    let last = serde_json::json!({"layer": 1, "component": "block_output", "intervention_type": "VanillaIntervention"});
+    let both = schema(vec![inv_freq("ZeroIntervention"), last]);
+    let restored = rewrite(&llama, &both, dir.path(), "restored").unwrap();
+    let mut with_source = base.clone();
+    with_source.push(("source.0.input_ids".to_string(), tokens));
+    let runs = [run_all(&swap, &base), run_all(&zero, &base), run_all(&restored, &with_source)];
+    assert!(runs[2].len() >= 2 || !util::require_ort(), "both backends must run it");
+    for (k, (engine, plain)) in plain.iter().enumerate() {
+        assert!(max_diff(plain, &runs[0][k].1, "logits") < 1e-6, "{engine}: the interchange changed the logits");
+        assert!(max_diff(plain, &runs[1][k].1, "logits") > 1e-3, "{engine}: zeroing inv_freq changed nothing");
+        assert!(max_diff(plain, &runs[2][k].1, "logits") < 1e-5, "{engine}: the source run read the zeroed value");
+    }
+}

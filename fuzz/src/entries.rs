@@ -199,7 +199,8 @@ pub fn rewrite_case(data: &[u8]) {
 fn tract_verdict(bytes: &[u8]) -> Result<(), String> {
     use std::collections::HashMap;
     use std::hash::{Hash, Hasher};
-    static SEEN: OnceLock<Mutex<HashMap<(usize, u64, u64), Result<(), String>>>> = OnceLock::new();
+    type Verdicts = HashMap<(usize, u64, u64), Result<(), String>>;
+    static SEEN: OnceLock<Mutex<Verdicts>> = OnceLock::new();
     let hash = |salt: u64| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         salt.hash(&mut h);
@@ -235,7 +236,7 @@ fn stats(f: impl FnOnce(&mut Stats)) {
     let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
     let before = s.calls;
     f(&mut s);
-    if s.calls != before && s.calls % 1000 == 0 && std::env::var_os("PVC_FUZZ_STATS").is_some() {
+    if s.calls != before && s.calls.is_multiple_of(1000) && std::env::var_os("PVC_FUZZ_STATS").is_some() {
         eprintln!("pvc-fuzz: {} calls, {} accepted, {} tract loads", s.calls, s.accepted, s.loads);
     }
 }

@@ -19,5 +19,5 @@ pub use graph::{Graph, Node, NodeId, Producer};
 pub use infer::{analyse_types, infer_types};
 pub use model::Model;
 pub use patch::{Patch, Shunt};
-pub use types::{Dim, ElemType, ValueType, dtype_name, is_float, shape_text};
+pub use types::{Dim, ElemType, ValueType, dtype_name, is_float, is_numeric, shape_text};
 pub use verify::verify;

@@ -105,6 +105,13 @@ pub fn is_float(elem: ElemType) -> bool {
     matches!(DataType::try_from(elem), Ok(DataType::Float | DataType::Float16 | DataType::Bfloat16 | DataType::Double))
 }
 
+/// Whether `elem` is a number type (floating-point or integer): not bool, string or complex.
+pub fn is_numeric(elem: ElemType) -> bool {
+    use DataType::*;
+    is_float(elem)
+        || matches!(DataType::try_from(elem), Ok(Int8 | Int16 | Int32 | Int64 | Uint8 | Uint16 | Uint32 | Uint64))
+}
+
 /// A short name for an element type, as PyTorch spells dtypes (`float32`, `int64`).
 pub fn dtype_name(elem: ElemType) -> &'static str {
     match DataType::try_from(elem) {

@@ -46,6 +46,9 @@ pub struct Cx<'a> {
     pub original: bool,
     /// Nodes of the pristine graph that depend on a graph input (what source slices clone).
     pub dependent: std::collections::BTreeSet<crate::ir::NodeId>,
+    /// Values a representation writes that source slices would otherwise share with the base
+    /// (outputs of input-independent nodes, initializers): each slice reads its own frozen copy.
+    pub pinned: std::collections::BTreeSet<String>,
     /// Where this rewrite's representation and group numbers start in generated names.
     pub numbering: Numbering,
     /// The past-key input the step gate reads, when the plan selects generation steps.
@@ -112,6 +115,7 @@ fn rewrite_located(
     let sites = sites::resolve(&loc, &model.graph, plan).map_err(blame)?;
     let past = generate::past_input(&model.graph, plan)?;
     let dependent = clone::input_dependent(&model.graph);
+    let pinned = passes::pinned(&model.graph, plan, &sites, &dependent);
     let numbering = Numbering::of(&model.graph);
     if opts.original
         && let Some(o) =
@@ -121,8 +125,16 @@ fn rewrite_located(
             "the model already has un-intervened outputs (`{o}`) from an earlier rewrite; rewrite it without --original"
         )));
     }
-    let cx =
-        Cx { plan, sites: sites.clone(), pristine: model.clone(), original: opts.original, dependent, numbering, past };
+    let cx = Cx {
+        plan,
+        sites: sites.clone(),
+        pristine: model.clone(),
+        original: opts.original,
+        dependent,
+        pinned,
+        numbering,
+        past,
+    };
     let passes: [&dyn Pass; 5] = [
         &passes::AddSourceSlices,
         &passes::CloneOriginal,

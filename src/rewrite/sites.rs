@@ -38,6 +38,7 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
             });
         }
         crate::interventions::check_calls(rep, &site, source_site.as_ref())?;
+        check_numeric(rep, &site)?;
         if rep.unit != crate::schema::Unit::Steps {
             check_positions(rep, &site, limit.as_ref())?;
         }
@@ -47,6 +48,27 @@ pub fn resolve(loc: &Locator, graph: &crate::ir::Graph, plan: &Plan) -> Result<V
         check_conflicts(&plan.reps, &out)?;
     }
     Ok(out)
+}
+
+/// Every kind but Collect writes numbers: a bool or string site (a causal mask, say) is refused,
+/// as neither tract (no `Equal`) nor ONNX Runtime (no `Where`) computes on bool tensors the way
+/// the lowering does.
+fn check_numeric(rep: &Rep, site: &Site) -> Result<(), RewriteError> {
+    match site.ty.elem {
+        Some(e) if rep.kind != Kind::Collect && !crate::ir::is_numeric(e) => {
+            Err(crate::interventions::InterventionError::new(
+                rep.field("component"),
+                format!(
+                    "`{}` holds {} values; {} writes only numeric sites (CollectIntervention taps any)",
+                    site.value,
+                    crate::ir::dtype_name(e),
+                    rep.kind.class()
+                ),
+            )
+            .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Static positions must exist: below a fixed sequence length, and below the number of rows of
@@ -77,12 +99,14 @@ fn check_positions(rep: &Rep, site: &Site, limit: Option<&(usize, String)>) -> R
 }
 
 fn skip_input(loc: &Locator, site: &Site, at: &str) -> Result<Site, RewriteError> {
-    let module = site.module.clone().ok_or_else(|| RewriteError::Locate {
-        at: at.to_string(),
-        cause: crate::locate::LocateError::NoTensor {
-            module: site.value.clone(),
-            side: "module (Skip needs a module component)".into(),
-        },
+    let module = site.module.clone().ok_or_else(|| {
+        RewriteError::from(crate::interventions::InterventionError::new(
+            at.to_string(),
+            format!(
+                "`{}` is a tensor, not a module's output: SkipIntervention replaces a module's output by its input, so it needs a module component",
+                site.value
+            ),
+        ))
     })?;
     let spelled = format!("{}.input", crate::locate::pyvene_spelling(&module));
     let input = loc.resolve(&spelled, 0).map_err(|cause| RewriteError::Locate { at: at.to_string(), cause })?;

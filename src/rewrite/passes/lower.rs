@@ -65,5 +65,5 @@ impl Pass for LowerInterventions {
 
 /// The name of pristine value `value` in source slice `group` of this rewrite.
 fn source_value_in(cx: &Cx, group: usize, value: &str) -> String {
-    source_value(&cx.pristine.graph, cx.numbering.groups + group, value, &cx.dependent)
+    source_value(&cx.pristine.graph, cx.numbering.groups + group, value, &cx.dependent, &cx.pinned)
 }

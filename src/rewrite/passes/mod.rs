@@ -11,4 +11,4 @@ pub use batch::FixBatch;
 pub use lower::LowerInterventions;
 pub use original::CloneOriginal;
 pub use record::RecordSchema;
-pub use sources::{AddSourceSlices, source_value};
+pub use sources::{AddSourceSlices, pinned, source_value};

@@ -1,27 +1,57 @@
 //! [`AddSourceSlices`]: one pristine copy of the graph's needed part per source group.
 
 use super::decoder_source::own_feeds;
-use crate::ir::{Dim, Graph, Model, Producer, ValueType};
-use crate::onnx::s;
+use crate::ir::{Dim, Graph, Model, NodeId, Producer, ValueType};
+use crate::onnx::{pb, s};
 use crate::rewrite::clone::clone_nodes;
+use crate::rewrite::sites::Resolved;
 use crate::rewrite::{Cx, Pass, Patch, RewriteError};
-use crate::schema::{Positions, Source};
+use crate::schema::{Kind, Plan, Positions, Source};
 use std::collections::BTreeSet;
 
 /// For each source group `g`, clones the input-dependent ancestors of the group's source sites
 /// with values renamed `pvc/source.<g>/...` and graph inputs `source.<g>.<input>`; initializers
-/// and input-independent nodes are shared. `g` is shifted past the groups of an earlier rewrite.
+/// and input-independent nodes are shared, except those a representation writes ([`pinned`]):
+/// the slice reads those through a frozen `Identity` of its own, which keeps reading the
+/// pre-intervention value. `g` is shifted past the groups of an earlier rewrite.
 /// In a KV-cache decoder being generated from, a slice reads only `source.<g>.input_ids`: it
 /// computes its own empty past, mask and positions ([`own_feeds`]).
 pub struct AddSourceSlices;
 
 /// The name, in group `g`'s slice, of the pristine value `value`.
-pub fn source_value(g: &Graph, group: usize, value: &str, dependent: &BTreeSet<crate::ir::NodeId>) -> String {
+pub fn source_value(
+    g: &Graph,
+    group: usize,
+    value: &str,
+    dependent: &BTreeSet<NodeId>,
+    pinned: &BTreeSet<String>,
+) -> String {
     match g.producer(value) {
         Some(Producer::Input(_)) => format!("source.{group}.{value}"),
         Some(Producer::Node(n, _)) if dependent.contains(&n) => format!("pvc/source.{group}/{value}"),
+        _ if pinned.contains(value) => format!("pvc/source.{group}/{value}"),
         _ => value.to_string(),
     }
+}
+
+/// The values some representation of `plan` writes (every kind but Collect) that a source slice
+/// would share with the base: outputs of nodes that depend on no graph input, and initializers.
+/// Shared as they are, a slice would read the intervened value (or, at the site itself, the
+/// intervention's own output: a cycle).
+pub fn pinned(g: &Graph, plan: &Plan, sites: &[Resolved], dependent: &BTreeSet<NodeId>) -> BTreeSet<String> {
+    let shared = |v: &str| match g.producer(v) {
+        Some(Producer::Input(_)) => false,
+        Some(Producer::Node(n, _)) => !dependent.contains(&n),
+        _ => true,
+    };
+    plan.reps
+        .iter()
+        .zip(sites)
+        .filter(|(r, _)| r.kind != Kind::Collect)
+        .flat_map(|(_, s)| std::iter::once(&s.site.value).chain(&s.site.calls))
+        .filter(|v| shared(v))
+        .cloned()
+        .collect()
 }
 
 impl Pass for AddSourceSlices {
@@ -33,6 +63,7 @@ impl Pass for AddSourceSlices {
         let g = &cx.pristine.graph;
         let dependent = &cx.dependent;
         let mut patches = Vec::new();
+        let mut pins = Vec::new();
         for group in 0..cx.plan.groups {
             let name = cx.numbering.groups + group;
             let needed: Vec<&str> = cx
@@ -52,11 +83,14 @@ impl Pass for AddSourceSlices {
             let nodes: BTreeSet<_> = g.ancestors(&needed).intersection(dependent).copied().collect();
             let prefix = format!("pvc/source.{name}/");
             let out = |v: &str| format!("{prefix}{v}");
-            let inp = |v: &str| source_value(g, name, v, dependent);
+            let inp = |v: &str| source_value(g, name, v, dependent, &cx.pinned);
             let mut patch = Patch::new("source-slice", None);
             patch.nodes = clone_nodes(g, &nodes, &prefix, &out, &inp);
             let mut read: BTreeSet<String> = patch.nodes.iter().flat_map(|n| n.input.iter().cloned()).collect();
             read.extend(needed.iter().map(|v| v.to_string()));
+            for v in cx.pinned.iter().filter(|v| read.contains(v.as_str()) || read.contains(&out(v))) {
+                pins.push(pin(v, &out(v)));
+            }
             if cx.past.is_some() {
                 let (own, replaced) = own_feeds(g, name, &read)?;
                 read.retain(|r| !replaced.contains(r));
@@ -74,11 +108,26 @@ impl Pass for AddSourceSlices {
             }
             patches.push(patch);
         }
-        for p in patches {
+        for p in pins.into_iter().chain(patches) {
             p.apply(model);
         }
         Ok(())
     }
+}
+
+/// A frozen `copy = Identity(value)`, ordered after `value`'s producer: later shunts of `value`
+/// leave it reading the pre-intervention value.
+fn pin(value: &str, copy: &str) -> Patch {
+    let mut patch = Patch::new("source-pin", Some(value));
+    patch.frozen = true;
+    patch.nodes.push(pb::NodeProto {
+        input: vec![value.to_string()],
+        output: vec![copy.to_string()],
+        name: Some(copy.to_string()),
+        op_type: Some("Identity".into()),
+        ..Default::default()
+    });
+    patch
 }
 
 /// Source input `source.<group>.<input>` typed like the base input. Its batch (dimension 0) is
