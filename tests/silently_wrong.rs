@@ -555,3 +555,33 @@ fn source_runs_read_input_independent_values_before_the_intervention() {
         assert!(max_diff(plain, &runs[2][k].1, "logits") < 1e-5, "{engine}: the source run read the zeroed value");
     }
 }
+
+/// In serial mode, a representation at a value that depends on no input writes the next run's
+/// own copy of it: adding source 0's `inv_freq` row into run 1 changes what run 1's last block
+/// gives, which the base takes at position 1 only (position 0's logits stay the plain ones), on
+/// both backends alike.
+#[test]
+fn serial_mode_writes_the_next_runs_copy_of_an_input_independent_value() {
+    let dir = util::tempdir();
+    let llama = util::model("llama_legacy.onnx");
+    let schema = serde_json::json!({"mode": "serial", "representations": [
+        {"component": "onnx::Expand_81", "intervention_type": "AdditionIntervention"},
+        {"layer": 1, "component": "block_output", "intervention_type": "VanillaIntervention"}],
+        "unit_locations": {"source_0->source_1": [[[[0]]], [[[0]]]], "source_1->base": [[[[1]]], [[[1]]]]}});
+    let out = rewrite(&llama, &schema, dir.path(), "serial").unwrap();
+    let tokens = ids(&[&[1, 2, 3, 4]]);
+    let base = vec![("input_ids".to_string(), tokens.clone())];
+    let plain = run_all(&llama, &base);
+    let mut feeds = base.clone();
+    feeds.push(("source.1.input_ids".to_string(), tokens));
+    let runs = run_all(&out, &feeds);
+    assert!(runs.len() >= 2 || !util::require_ort(), "both backends must run it");
+    let row =
+        |outs: &NamedTensors, p: usize| util::get(outs, "logits").unwrap().to_f64()[p * 100..(p + 1) * 100].to_vec();
+    let gap = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+    for ((engine, outs), (_, plain)) in runs.iter().zip(&plain) {
+        assert!(max_diff(&runs[0].1, outs, "logits") < 1e-5, "{engine} differs from tract");
+        assert!(gap(&row(plain, 0), &row(outs, 0)) < 1e-6, "{engine}: position 0 changed");
+        assert!(gap(&row(plain, 1), &row(outs, 1)) > 1e-4, "{engine}: run 1 was not written");
+    }
+}

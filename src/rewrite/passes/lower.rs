@@ -29,16 +29,6 @@ impl Pass for LowerInterventions {
             let mut site = r.site.clone();
             if cx.plan.serial && next < cx.plan.reps.len() {
                 site.value = source_value_in(cx, next, &r.site.value);
-                if site.value == r.site.value {
-                    return Err(crate::interventions::InterventionError::new(
-                        rep.field("component"),
-                        format!(
-                            "in serial mode this intervention writes into source run {next}, but `{}` does not depend on the model's inputs, so that run has no copy of it of its own",
-                            r.site.value
-                        ),
-                    )
-                    .into());
-                }
                 if model.graph.producer(&site.value).is_none() {
                     continue;
                 }

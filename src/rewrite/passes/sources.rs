@@ -28,28 +28,32 @@ pub fn source_value(
 ) -> String {
     match g.producer(value) {
         Some(Producer::Input(_)) => format!("source.{group}.{value}"),
-        Some(Producer::Node(n, _)) if dependent.contains(&n) => format!("pvc/source.{group}/{value}"),
-        _ if pinned.contains(value) => format!("pvc/source.{group}/{value}"),
-        _ => value.to_string(),
+        _ if shared(g, value, dependent) && !pinned.contains(value) => value.to_string(),
+        _ => format!("pvc/source.{group}/{value}"),
     }
 }
 
-/// The values some representation of `plan` writes (every kind but Collect) that a source slice
-/// would share with the base: outputs of nodes that depend on no graph input, and initializers.
-/// Shared as they are, a slice would read the intervened value (or, at the site itself, the
-/// intervention's own output: a cycle).
-pub fn pinned(g: &Graph, plan: &Plan, sites: &[Resolved], dependent: &BTreeSet<NodeId>) -> BTreeSet<String> {
-    let shared = |v: &str| match g.producer(v) {
+/// Whether source slices share `value` with the base as it is (no slice clones its producer):
+/// an output of a node that depends on no graph input, or an initializer.
+fn shared(g: &Graph, value: &str, dependent: &BTreeSet<NodeId>) -> bool {
+    match g.producer(value) {
         Some(Producer::Input(_)) => false,
         Some(Producer::Node(n, _)) => !dependent.contains(&n),
         _ => true,
-    };
+    }
+}
+
+/// The [`shared`] values some representation of `plan` writes (every kind but Collect). Shared
+/// as they are, a slice would read the intervened value (or, at the site itself, the
+/// intervention's own output: a cycle); in serial mode, pinning also gives run `i + 1` a copy
+/// of its own for representation `i` to write.
+pub fn pinned(g: &Graph, plan: &Plan, sites: &[Resolved], dependent: &BTreeSet<NodeId>) -> BTreeSet<String> {
     plan.reps
         .iter()
         .zip(sites)
         .filter(|(r, _)| r.kind != Kind::Collect)
         .flat_map(|(_, s)| std::iter::once(&s.site.value).chain(&s.site.calls))
-        .filter(|v| shared(v))
+        .filter(|v| shared(g, v, dependent))
         .cloned()
         .collect()
 }
